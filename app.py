@@ -1,0 +1,102 @@
+"""The MAIS application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from mais import tenancy
+from mais.config import build_config
+from mais.errors import DomainError
+from mais.extensions import cache, csrf, db, limiter, migrate
+from mais.security import init_security
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(build_config(app.instance_path, overrides=test_config))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory="migrations", render_as_batch=True)
+    csrf.init_app(app)
+    cache.init_app(app)
+    limiter.init_app(app)
+    init_security(app)
+    with app.app_context():
+        _configure_engine(db.engine)
+
+    _install_tenant_scope_reset(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+    from mais.cli import mais_cli
+
+    app.cli.add_command(mais_cli)
+    return app
+
+
+def _configure_engine(engine: Engine) -> None:
+    """SQLite: real transactions, so that the date lock can be ``BEGIN IMMEDIATE``."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Let SQLAlchemy, not the driver, emit BEGIN (see the "begin" hook below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_begin_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _install_tenant_scope_reset(app: Flask) -> None:
+    """A worker thread serves many requests: no tenant scope may outlive its request."""
+
+    @app.before_request
+    def _clear_scope() -> None:
+        request.environ["mais.scope_token"] = tenancy.enter_scope(None)
+
+    @app.teardown_request
+    def _restore_scope(exc: BaseException | None) -> None:
+        token = request.environ.pop("mais.scope_token", None)
+        if token is not None:
+            try:
+                tenancy.reset_scope(token)
+            except ValueError:
+                # Created in another context (streamed response); clearing is what matters.
+                tenancy.enter_scope(None)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from admin import bp as admin_bp
+    from api import bp as api_bp
+    from checkout import bp as checkout_bp
+    from ops import bp as ops_bp
+    from portal import bp as portal_bp
+    from widget import bp as widget_bp
+
+    for blueprint in (ops_bp, checkout_bp, widget_bp, portal_bp, admin_bp, api_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError) -> tuple[Response, int]:
+        return jsonify(error=error.message, field=error.field), error.status_code
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from mais.money import format_money
+
+    app.jinja_env.filters["money"] = format_money

@@ -1,0 +1,204 @@
+"""``flask mais …``: operating commands."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .extensions import db
+from .models import OnboardingState, Tenant
+from .tenancy import platform_scope, tenant_scope
+
+mais_cli = AppGroup("mais", help="MAIS operating commands.")
+
+DEMO_TENANTS = [
+    {
+        "slug": "bluebird-elopements",
+        "name": "Bluebird Elopements",
+        "owner_email": "owner@bluebird.example",
+        "owner_password": "bluebird-demo-pass",
+        "primary": "#2563eb",
+        "accent": "#f59e0b",
+        "segments": {
+            "Elopements": [
+                (
+                    "Courthouse elopement",
+                    120000,
+                    "<p>Thirty minutes at the courthouse, <strong>two hours</strong> of photos.</p>",
+                ),
+                (
+                    "Mountain sunrise elopement",
+                    240000,
+                    "<p>A sunrise ceremony on the ridge, with a hike and a picnic.</p>",
+                ),
+            ],
+            "Micro weddings": [
+                (
+                    "Garden micro wedding",
+                    450000,
+                    "<p>Up to twenty guests in the walled garden, ceremony and dinner.</p>",
+                ),
+            ],
+        },
+        "addons": [
+            ("Extra photographer hour", 25000),
+            ("Bouquet and boutonniere", 9000),
+            ("Champagne toast", 6000),
+        ],
+    },
+    {
+        "slug": "harbor-weddings",
+        "name": "Harbor Weddings",
+        "owner_email": "owner@harbor.example",
+        "owner_password": "harbor-demo-pass",
+        "primary": "#0f766e",
+        "accent": "#e11d48",
+        "segments": {
+            "Ceremonies": [
+                (
+                    "Lighthouse ceremony",
+                    180000,
+                    "<p>Vows at the lighthouse with the harbour behind you.</p>",
+                ),
+                (
+                    "Sailboat elopement",
+                    320000,
+                    "<p>Two hours on the water, captain and officiant included.</p>",
+                ),
+            ],
+        },
+        "addons": [("Live violinist", 40000), ("Sunset cruise extension", 80000)],
+    },
+]
+
+
+def demo_host_origin() -> str:
+    return current_app.config.get("MAIS_DEMO_HOST_ORIGIN", "http://127.0.0.1:5001")
+
+
+def _seed_tenant(spec: dict) -> tuple[Tenant, str | None]:
+    from .catalog import add_blackout, create_addon, create_package, create_segment
+    from .tenants import create_tenant, find_tenant_by_slug
+
+    existing = find_tenant_by_slug(spec["slug"])
+    if existing is not None:
+        return existing, None
+    tenant, _owner, keys = create_tenant(
+        slug=spec["slug"],
+        name=spec["name"],
+        owner_email=spec["owner_email"],
+        owner_password=spec["owner_password"],
+        allowed_origins=[demo_host_origin(), current_app.config["MAIS_BASE_URL"]],
+    )
+    tenant.brand_primary_color = spec["primary"]
+    tenant.brand_accent_color = spec["accent"]
+    # The mock provider needs no onboarding; mark it done so the demo can take payments.
+    tenant.stripe_account_id = f"acct_mock_{tenant.slug.replace('-', '')}"
+    tenant.onboarding_state = OnboardingState.COMPLETE
+    with tenant_scope(tenant):
+        addons = [create_addon(tenant, title, price) for title, price in spec["addons"]]
+        for segment_title, packages in spec["segments"].items():
+            segment = create_segment(tenant, segment_title)
+            for title, price, description in packages:
+                create_package(
+                    tenant,
+                    title,
+                    price,
+                    description_html=description,
+                    segment=segment,
+                    addons=addons,
+                )
+        today = date.today()
+        add_blackout(tenant, today + timedelta(days=9), "Team retreat")
+        add_blackout(tenant, today + timedelta(days=10), "Team retreat")
+    return tenant, keys.secret_key
+
+
+@mais_cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo tenants, their catalogs and owner logins (safe to run again)."""
+    base = current_app.config["MAIS_BASE_URL"]
+    lines = []
+    for spec in DEMO_TENANTS:
+        tenant, secret_key = _seed_tenant(spec)
+        db.session.commit()
+        lines += [
+            f"{tenant.name}",
+            f"  portal login:   {spec['owner_email']} / {spec['owner_password']}  ({base}/portal/login)",
+            f"  public key:     {tenant.public_key}",
+            "  secret key:     "
+            + (
+                secret_key or "(shown when first created; rotate it in the portal to see a new one)"
+            ),
+            f"  hosted booking: {base}/book/{tenant.slug}",
+            "",
+        ]
+    lines.append(f"Demo tenant website embedding the widget: {demo_host_origin()}/")
+    click.echo("\n".join(lines))
+
+
+@mais_cli.command("create-tenant")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--owner-email", required=True)
+@click.password_option("--password", help="The owner's password.")
+@click.option("--commission", type=str, default=None, help="Commission percent (default 12.5).")
+def create_tenant_command(
+    slug: str, name: str, owner_email: str, password: str, commission: str | None
+) -> None:
+    """Create a tenant and its owner; prints the keys once."""
+    from .errors import DomainError
+    from .tenants import create_tenant
+
+    try:
+        tenant, _owner, keys = create_tenant(
+            slug=slug,
+            name=name,
+            owner_email=owner_email,
+            owner_password=password,
+            commission_percent=commission,
+        )
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"Created tenant {tenant.slug} (id {tenant.id}).")
+    click.echo(f"Public key: {keys.public_key}")
+    click.echo(f"Secret key: {keys.secret_key}   (shown once: store it now)")
+
+
+@mais_cli.command("create-admin")
+@click.option("--email", required=True)
+@click.password_option("--password")
+def create_admin_command(email: str, password: str) -> None:
+    """Create a platform operator account for /admin."""
+    from .errors import DomainError
+    from .tenants import create_platform_admin
+
+    try:
+        admin = create_platform_admin(email, password)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"Created platform admin {admin.email}.")
+
+
+@mais_cli.command("doctor")
+def doctor_command() -> None:
+    """Check the configuration; exits non-zero when something must be fixed."""
+    from .doctor import run_checks
+
+    problems = 0
+    for check in run_checks(current_app):
+        click.echo(f"[{check.level:>4}] {check.name}: {check.message}")
+        problems += check.level == "FAIL"
+    if problems:
+        raise SystemExit(1)
+
+
+def all_tenants() -> list[Tenant]:
+    with platform_scope("listing tenants for a CLI command"):
+        return list(db.session.scalars(select(Tenant).order_by(Tenant.id)))

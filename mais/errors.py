@@ -1,0 +1,28 @@
+"""Domain errors whose message can be shown to the person who caused them."""
+
+
+class DomainError(Exception):
+    """A refusal with a message fit for a couple or a tenant owner."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class DateUnavailable(Conflict):
+    """The date cannot be held: taken, blacked out, past or beyond the horizon."""
+
+
+class ConfigurationError(RuntimeError):
+    """The application cannot start with the configuration it was given."""

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+from sqlalchemy import JSON, Boolean, Enum, Integer, LargeBinary, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import Timestamps
+
+DEFAULT_COMMISSION_PERCENT = Decimal("12.5")
+
+
+class OnboardingState(enum.StrEnum):
+    NOT_STARTED = "not_started"
+    PENDING = "pending"
+    COMPLETE = "complete"
+
+
+class Tenant(Timestamps, db.Model):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    commission_percent: Mapped[Decimal] = mapped_column(
+        Numeric(5, 2), default=DEFAULT_COMMISSION_PERCENT
+    )
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    stripe_account_id: Mapped[str | None] = mapped_column(String(255))
+    onboarding_state: Mapped[OnboardingState] = mapped_column(
+        Enum(
+            OnboardingState,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=OnboardingState.NOT_STARTED,
+    )
+    brand_primary_color: Mapped[str] = mapped_column(String(7), default="#7c3aed")
+    brand_accent_color: Mapped[str] = mapped_column(String(7), default="#f59e0b")
+    logo_key: Mapped[str | None] = mapped_column(String(255))
+    # Exact origins such as "https://studio.example:8443", checked before the widget may be framed.
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    return_url: Mapped[str | None] = mapped_column(String(2000))
+    public_key: Mapped[str] = mapped_column(String(120), unique=True)
+    secret_key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    # A short, non-secret tail of the secret key so owners can tell keys apart after rotation.
+    secret_key_hint: Mapped[str] = mapped_column(String(8))
+    ical_import_url: Mapped[str | None] = mapped_column(String(2000))
+    ical_import_error: Mapped[str | None] = mapped_column(Text)
+    ical_export_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    booking_horizon_days: Mapped[int] = mapped_column(Integer, default=730)
+
+    def __repr__(self) -> str:
+        return f"<Tenant id={self.id} slug={self.slug!r}>"
