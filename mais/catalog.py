@@ -107,50 +107,99 @@ def add_blackout(tenant: Tenant, on_date: date, reason: str = "") -> Blackout:
 
 
 @dataclass(frozen=True)
-class CatalogSection:
-    segment: Segment | None
-    packages: list[Package]
+class PhotoView:
+    id: int
+    storage_key: str
+    thumbnail_key: str
+    alt_text: str
 
 
-@tenant_operation
-def list_active_packages(tenant: Tenant) -> list[Package]:
-    """Active packages with their segment, photos and active add-ons, in a constant number of
-    queries whatever the catalog size."""
-    return list(
-        db.session.scalars(
-            select(Package)
-            .where(Package.is_active.is_(True))
-            .options(
-                selectinload(Package.segment),
-                selectinload(Package.photos),
-                selectinload(Package.addons),
-            )
-            .order_by(Package.sort_order, Package.id)
+@dataclass(frozen=True)
+class AddOnView:
+    id: int
+    title: str
+    price_cents: int
+
+
+@dataclass(frozen=True)
+class PackageView:
+    """A package as couples and integrators see it: plain, immutable data that can be cached."""
+
+    id: int
+    slug: str
+    title: str
+    description_html: str
+    price_cents: int
+    currency: str
+    segment_id: int | None
+    segment_title: str | None
+    photos: tuple[PhotoView, ...]
+    addons: tuple[AddOnView, ...]
+
+
+@dataclass(frozen=True)
+class SectionView:
+    title: str | None
+    packages: tuple[PackageView, ...]
+
+
+def _package_view(tenant: Tenant, package: Package) -> PackageView:
+    return PackageView(
+        id=package.id,
+        slug=package.slug,
+        title=package.title,
+        description_html=package.description_html,
+        price_cents=package.price_cents,
+        currency=tenant.currency,
+        segment_id=package.segment_id,
+        segment_title=package.segment.title if package.segment else None,
+        photos=tuple(
+            PhotoView(p.id, p.storage_key, p.thumbnail_key, p.alt_text) for p in package.photos
+        ),
+        addons=tuple(
+            AddOnView(a.id, a.title, a.price_cents) for a in package.addons if a.is_active
+        ),
+    )
+
+
+def _active_packages_query():  # noqa: ANN202 - a Select of Package
+    return (
+        select(Package)
+        .where(Package.is_active.is_(True))
+        .options(
+            selectinload(Package.segment),
+            selectinload(Package.photos),
+            selectinload(Package.addons),
         )
+        .order_by(Package.sort_order, Package.id)
     )
 
 
 @tenant_operation
-def catalog_sections(tenant: Tenant) -> list[CatalogSection]:
+def list_active_packages(tenant: Tenant) -> list[PackageView]:
+    """Active packages with their segment, photos and active add-ons, in a constant number of
+    queries whatever the catalog size."""
+    return [_package_view(tenant, p) for p in db.session.scalars(_active_packages_query())]
+
+
+@tenant_operation
+def catalog_sections(tenant: Tenant) -> list[SectionView]:
     """Active packages grouped by segment in the segments' order; unsegmented ones last."""
     packages = list_active_packages(tenant)
-    segments = list(db.session.scalars(select(Segment).order_by(Segment.sort_order, Segment.id)))
+    segments = db.session.scalars(select(Segment).order_by(Segment.sort_order, Segment.id))
     sections = [
-        CatalogSection(seg, [p for p in packages if p.segment_id == seg.id]) for seg in segments
+        SectionView(seg.title, tuple(p for p in packages if p.segment_id == seg.id))
+        for seg in segments
     ]
-    loose = [p for p in packages if p.segment_id is None]
+    loose = tuple(p for p in packages if p.segment_id is None)
     if loose:
-        sections.append(CatalogSection(None, loose))
+        sections.append(SectionView(None, loose))
     return [s for s in sections if s.packages]
 
 
 @tenant_operation
-def get_active_package(tenant: Tenant, slug: str) -> Package:
-    package = db.session.scalar(
-        select(Package)
-        .where(Package.slug == slug, Package.is_active.is_(True))
-        .options(selectinload(Package.photos), selectinload(Package.addons))
-    )
+def get_active_package(tenant: Tenant, slug: str) -> PackageView:
+    package = db.session.scalar(_active_packages_query().where(Package.slug == slug))
     if package is None:
         raise NotFound("That package is not offered.")
-    return package
+    return _package_view(tenant, package)

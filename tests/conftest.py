@@ -82,7 +82,9 @@ def app_config(database_url: str, tmp_path: Path, **overrides: object) -> dict[s
     config: dict[str, object] = {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        "SQLALCHEMY_DATABASE_URI": database_url.replace(
+            "postgresql://", "postgresql+psycopg://", 1
+        ),
         "SECRET_KEY": TEST_SECRET_KEY,
         "MAIS_SECRETS_KEY": TEST_SECRETS_KEY,
         "MAIS_PAYMENTS": "mock",
@@ -123,9 +125,7 @@ def _transactional_db(request: pytest.FixtureRequest) -> Iterator[None]:
         outer = connection.begin()
         original = db.session
         db.session = scoped_session(  # type: ignore[misc]
-            sessionmaker(
-                class_=Session, bind=connection, join_transaction_mode="create_savepoint"
-            ),
+            sessionmaker(class_=Session, bind=connection, join_transaction_mode="create_savepoint"),
             scopefunc=_app_ctx_id,
         )
         try:

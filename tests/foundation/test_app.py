@@ -20,8 +20,11 @@ def test_health_answers_503_without_the_database(tmp_path):
     from tests.conftest import app_config
 
     broken = create_app(
-        app_config("postgresql://postgres@127.0.0.1:1/nowhere", tmp_path,
-                   SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 2}})
+        app_config(
+            "postgresql://postgres@127.0.0.1:1/nowhere",
+            tmp_path,
+            SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 2}},
+        )
     )
     assert broken.test_client().get("/health").status_code == 503
     with broken.app_context():
@@ -43,7 +46,9 @@ def test_no_environment_runs_on_sqlite_with_generated_secrets(tmp_path: Path):
 
 def test_production_names_every_missing_secret(tmp_path: Path):
     with pytest.raises(ConfigurationError) as error:
-        build_config(str(tmp_path), env={"MAIS_ENV": "production", "DATABASE_URL": "postgresql://x/y"})
+        build_config(
+            str(tmp_path), env={"MAIS_ENV": "production", "DATABASE_URL": "postgresql://x/y"}
+        )
     message = str(error.value)
     for name in ("SECRET_KEY", "MAIS_SECRETS_KEY", "MAIS_BASE_URL"):
         assert name in message
@@ -68,11 +73,13 @@ def test_sqlite_app_runs_the_migrations(tmp_path: Path):
 
     from tests.conftest import ROOT, TEST_SECRET_KEY, TEST_SECRETS_KEY
 
-    sqlite_app = create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}",
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "MAIS_SECRETS_KEY": TEST_SECRETS_KEY,
-    })
+    sqlite_app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "MAIS_SECRETS_KEY": TEST_SECRETS_KEY,
+        }
+    )
     with sqlite_app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         from mais.extensions import db

@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, select, update
 
 from mais.errors import NotFound
 from mais.extensions import db
-from mais.models import Blackout, Booking, Package
+from mais.models import Blackout, Package
 from mais.tenancy import (
     TenantScopeError,
     get_owned_or_404,
@@ -58,8 +58,7 @@ def test_tenant_b_never_sees_tenant_a_rows(two_tenants):
         assert titles == ["B's package"]
         assert db.session.scalar(select(func.count()).select_from(Package)) == 1
         assert (
-            db.session.scalar(select(func.count()).where(Blackout.on_date == date(2030, 1, 1)))
-            == 0
+            db.session.scalar(select(func.count()).where(Blackout.on_date == date(2030, 1, 1))) == 0
         )
         db.session.expunge_all()
         assert db.session.get(Package, package_a.id) is None
@@ -110,6 +109,5 @@ def test_nested_scope_of_another_tenant_is_an_error(two_tenants):
 def test_platform_scope_sees_everyone_and_needs_a_reason(two_tenants):
     with platform_scope("test: counting all packages"):
         assert db.session.scalar(select(func.count()).select_from(Package)) >= 2
-    with pytest.raises(ValueError):
-        with platform_scope(""):
-            pass
+    with pytest.raises(ValueError), platform_scope(""):
+        pass
