@@ -75,7 +75,7 @@ def build_config(
     stripe_key = setting("STRIPE_SECRET_KEY")
     payments = setting("MAIS_PAYMENTS", "stripe" if stripe_key else "mock")
     if payments not in ("mock", "stripe"):
-        raise ConfigurationError("MAIS_PAYMENTS must be 'mock' or 'stripe', not %r" % payments)
+        raise ConfigurationError(f"MAIS_PAYMENTS must be 'mock' or 'stripe', not {payments!r}")
     if payments == "stripe" and not stripe_key:
         raise ConfigurationError("MAIS_PAYMENTS=stripe needs STRIPE_SECRET_KEY")
 
