@@ -1,0 +1,114 @@
+"""Test infrastructure.
+
+Every run makes throwaway PostgreSQL databases (one per xdist worker) on the server named by
+``TEST_DATABASE_URL`` (default: the local server), builds them by running the migrations, and
+drops them at the end. No server: the run stops at once with a message; nothing is skipped.
+
+Tests run inside a transaction that is rolled back afterwards; the application's commits
+become savepoints. Tests that need real commits across connections (races, servers in another
+process) mark themselves ``@pytest.mark.committed`` and use unique tenants instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from app import create_app
+from mais.extensions import db
+from mais.models import Tenant
+from mais.tenancy import tenant_scope
+from tests.factories import make_tenant
+from tests.support import ROOT, app_config, server_url, with_database
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    try:
+        with psycopg.connect(server_url(), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as error:
+        pytest.exit(
+            f"\nPostgreSQL is not reachable at {server_url()} ({error.__class__.__name__}: "
+            f"{str(error).strip()}).\nThe tests need a real PostgreSQL server: start one, or "
+            "point TEST_DATABASE_URL at a server where this user may create databases.\n",
+            returncode=3,
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url(worker_id: str) -> Iterator[str]:
+    name = f"mais_test_{uuid.uuid4().hex[:8]}_{worker_id}"
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server_url(), name)
+    yield url
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The application on this worker's database, built by the migrations."""
+    application = create_app(app_config(database_url, tmp_path_factory.mktemp("instance")))
+    with application.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _transactional_db(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Roll every change of a test back, unless it is marked ``committed``."""
+    if request.node.get_closest_marker("committed") or "app" not in request.fixturenames:
+        yield
+        return
+    application: Flask = request.getfixturevalue("app")
+    with application.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = scoped_session(  # type: ignore[misc]
+            sessionmaker(class_=Session, bind=connection, join_transaction_mode="create_savepoint"),
+            scopefunc=_app_ctx_id,
+        )
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.session = original  # type: ignore[misc]
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def tenant(app_ctx: Flask) -> Iterator[Tenant]:
+    """A fresh tenant, with the test running inside its scope."""
+    created = make_tenant()
+    with tenant_scope(created):
+        yield created
+
+
+@pytest.fixture
+def other_tenant(app_ctx: Flask) -> Tenant:
+    """A second tenant, for tests that try to cross the line."""
+    return make_tenant()
