@@ -3,3 +3,5 @@
 from flask import Blueprint
 
 bp = Blueprint("checkout", __name__)
+
+from . import views  # noqa: E402, F401 - registers the routes on bp

@@ -31,4 +31,6 @@ def record_audit(
         details=details or {},
     )
     db.session.add(entry)
+    # Written now, inside the tenant's scope: the guard refuses tenant rows flushed outside one.
+    db.session.flush()
     return entry

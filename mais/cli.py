@@ -202,3 +202,31 @@ def doctor_command() -> None:
 def all_tenants() -> list[Tenant]:
     with platform_scope("listing tenants for a CLI command"):
         return list(db.session.scalars(select(Tenant).order_by(Tenant.id)))
+
+
+@mais_cli.command("send-mail")
+@click.option("--loop", is_flag=True, help="Keep relaying, polling every few seconds.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+def send_mail_command(loop: bool, interval: float) -> None:
+    """Deliver pending outbox emails (SMTP when MAIS_SMTP_URL is set, else .eml files)."""
+    import time
+
+    from .mail import send_pending
+
+    while True:
+        sent = send_pending()
+        click.echo(f"Sent {sent} message(s).")
+        if not loop:
+            return
+        if sent == 0:
+            time.sleep(interval)
+
+
+@mais_cli.command("maintenance")
+def maintenance_command() -> None:
+    """Release expired holds and archive webhook events older than 90 days."""
+    from .booking import release_expired_holds
+    from .webhooks import archive_webhook_events
+
+    click.echo(f"Released {release_expired_holds()} expired hold(s).")
+    click.echo(f"Archived {archive_webhook_events()} webhook event(s).")

@@ -1,0 +1,107 @@
+"""The Stripe webhook endpoint, the mock provider's pages, and inline mail delivery."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Response, abort, current_app, g, redirect, render_template, request
+
+from mais import mail
+from mais.extensions import csrf, db
+from mais.payments import mock
+from mais.security import allow_form_action_to
+from mais.webhooks import receive_webhook
+
+from . import bp
+
+log = logging.getLogger(__name__)
+
+
+@bp.post("/webhooks/stripe")
+@csrf.exempt
+def stripe_webhook() -> tuple[dict, int]:
+    result = receive_webhook(request.get_data(), request.headers.get("Stripe-Signature"))
+    return {"status": result.message}, result.status_code
+
+
+def _require_mock() -> None:
+    if current_app.config["MAIS_PAYMENTS"] != "mock":
+        abort(404)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else ""
+
+
+def _mock_checkout(session_id: str) -> mock.MockCheckout:
+    _require_mock()
+    checkout = mock.load_checkout(session_id, request.values.get("s", ""))
+    if checkout is None:
+        abort(404)
+    return checkout
+
+
+@bp.get("/checkout/mock/<session_id>")
+def mock_checkout_page(session_id: str) -> str:
+    checkout = _mock_checkout(session_id)
+    allow_form_action_to([_origin(checkout.success_url), _origin(checkout.cancel_url)])
+    return render_template(
+        "checkout/mock_checkout.html", checkout=checkout, token=request.args.get("s", "")
+    )
+
+
+@bp.post("/checkout/mock/<session_id>/pay")
+def mock_checkout_pay(session_id: str) -> Response | tuple[str, int]:
+    checkout = _mock_checkout(session_id)
+    if mock.pay(checkout).status_code != 200:
+        return render_template("checkout/mock_failed.html", checkout=checkout), 500
+    return redirect(checkout.success_url.replace("{CHECKOUT_SESSION_ID}", session_id), 303)
+
+
+@bp.post("/checkout/mock/<session_id>/cancel")
+def mock_checkout_cancel(session_id: str) -> Response | tuple[str, int]:
+    checkout = _mock_checkout(session_id)
+    if mock.cancel(checkout).status_code != 200:
+        return render_template("checkout/mock_failed.html", checkout=checkout), 500
+    return redirect(checkout.cancel_url, 303)
+
+
+def _mock_onboarding() -> tuple[str, str]:
+    _require_mock()
+    onboarding = mock.load_onboarding(request.values.get("s", ""))
+    if onboarding is None:
+        abort(404)
+    return onboarding
+
+
+@bp.get("/checkout/mock/onboarding")
+def mock_onboarding_page() -> str:
+    _mock_onboarding()
+    return render_template("checkout/mock_onboarding.html", token=request.args.get("s", ""))
+
+
+@bp.post("/checkout/mock/onboarding")
+def mock_onboarding_complete() -> Response | tuple[str, int]:
+    account_id, return_url = _mock_onboarding()
+    if mock.complete_onboarding(account_id).status_code != 200:
+        return render_template("checkout/mock_failed.html", checkout=None), 500
+    return redirect(return_url, 303)
+
+
+@bp.after_app_request
+def _deliver_mail_inline(response: Response) -> Response:
+    """Development convenience (``MAIS_SEND_MAIL_INLINE``): deliver what this request committed,
+    so ``make run`` users find the ``.eml`` files at once. Production runs the relay instead."""
+    if not current_app.config.get("MAIS_SEND_MAIL_INLINE") or not g.get("mais_mail_enqueued"):
+        return response
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        return response  # the request did not commit its work; nothing of it may be sent
+    try:
+        mail.send_pending()
+    except Exception:
+        db.session.rollback()
+        log.exception("inline mail delivery failed; the relay will retry")
+    return response

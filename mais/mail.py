@@ -1,0 +1,180 @@
+"""Outgoing mail through a transactional outbox.
+
+``enqueue_mail`` adds a rendered message to the caller's transaction, so an email exists exactly
+when the change that caused it was committed. ``send_pending`` (the relay: ``flask mais
+send-mail``, or inline after a request in development) delivers committed messages through SMTP,
+or as ``.eml`` files when no SMTP server is configured. Several relays may run at once: each
+claims its rows with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from flask import current_app, g, has_request_context
+from jinja2 import TemplateNotFound
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .extensions import db
+from .models import OutboxMessage, OutboxStatus
+from .models.base import utcnow
+from .tenancy import platform_scope
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+def _render(template: str, context: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(subject, text body, html body or None) from ``templates/mail/<template>.txt|.html``;
+    the text template's first line is ``Subject: …``."""
+    env = current_app.jinja_env
+    text = env.get_template(f"mail/{template}.txt").render(**context)
+    first_line, _, body = text.lstrip("\n").partition("\n")
+    if not first_line.startswith("Subject:"):
+        raise ValueError(f"mail/{template}.txt must start with a 'Subject: …' line")
+    subject = first_line.removeprefix("Subject:").strip()
+    try:
+        html = env.get_template(f"mail/{template}.html").render(subject=subject, **context)
+    except TemplateNotFound:
+        html = None
+    return subject, body.strip("\n") + "\n", html
+
+
+def enqueue_mail(
+    *, template: str, to: str, dedup_key: str, context: dict, tenant_id: int | None
+) -> OutboxMessage:
+    """Add an email to the current transaction; a second message with the same ``dedup_key``
+    is a no-op that returns the first."""
+    existing = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
+    if existing is not None:
+        return existing
+    subject, body_text, body_html = _render(template, context)
+    message = OutboxMessage(
+        dedup_key=dedup_key,
+        tenant_id=tenant_id,
+        template=template,
+        to_email=to,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(message)
+    except IntegrityError:
+        # Another transaction enqueued the same key between our check and our insert.
+        return db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key)
+        ).one()
+    if has_request_context():
+        g.mais_mail_enqueued = True
+    return message
+
+
+def _as_email(message: OutboxMessage) -> EmailMessage:
+    email = EmailMessage()
+    email["Subject"] = message.subject
+    email["From"] = current_app.config["MAIS_MAIL_FROM"]
+    email["To"] = message.to_email
+    email["Date"] = formatdate(localtime=False)
+    # Derived from the dedup key: a message delivered again carries the same id, so receiving
+    # servers and clients can recognise it.
+    digest = hashlib.sha256(message.dedup_key.encode()).hexdigest()[:32]
+    domain = urlsplit(current_app.config["MAIS_BASE_URL"]).hostname or "mais.local"
+    email["Message-ID"] = f"<{digest}@{domain}>"
+    email.set_content(message.body_text)
+    if message.body_html:
+        email.add_alternative(message.body_html, subtype="html")
+    return email
+
+
+def _deliver_smtp(url: str, email: EmailMessage) -> None:
+    parts = urlsplit(url)
+    use_ssl = parts.scheme == "smtps"
+    port = parts.port or (465 if use_ssl else 587)
+    smtp_class = smtplib.SMTP_SSL if use_ssl else smtplib.SMTP
+    with smtp_class(parts.hostname or "localhost", port, timeout=30) as smtp:
+        smtp.ehlo()
+        # smtp+starttls:// insists on TLS; smtp:// upgrades whenever the server offers it.
+        if not use_ssl and (parts.scheme == "smtp+starttls" or smtp.has_extn("starttls")):
+            smtp.starttls()
+            smtp.ehlo()
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        smtp.send_message(email)
+
+
+def _deliver_file(directory: str, message: OutboxMessage, email: EmailMessage) -> None:
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / f"{message.id:06d}-{message.template}.eml").write_bytes(email.as_bytes())
+
+
+def _claim_next(skip_ids: list[int]) -> OutboxMessage | None:
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING)
+        .order_by(OutboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if skip_ids:
+        query = query.where(OutboxMessage.id.not_in(skip_ids))
+    return db.session.scalars(query).first()
+
+
+def send_pending(limit: int = 100) -> int:
+    """Deliver up to ``limit`` pending messages; returns how many were sent.
+
+    One message per transaction: claim it (``FOR UPDATE SKIP LOCKED``), deliver it, mark it
+    sent, commit. A relay killed mid-batch therefore leaves every delivered message marked sent
+    and every other one pending, so a restarted relay neither loses nor repeats any (the window
+    left is the instant between the server's acceptance and our commit).
+    """
+    smtp_url = current_app.config.get("MAIS_SMTP_URL")
+    mail_dir = current_app.config["MAIS_MAIL_DIR"]
+    sent = 0
+    tried: list[int] = []
+    with platform_scope("the mail relay serves every tenant"):
+        for _ in range(limit):
+            message = _claim_next(tried)
+            if message is None:
+                db.session.commit()
+                break
+            tried.append(message.id)
+            message.attempts += 1
+            try:
+                email = _as_email(message)
+                if smtp_url:
+                    _deliver_smtp(smtp_url, email)
+                else:
+                    _deliver_file(mail_dir, message, email)
+            except (OSError, smtplib.SMTPException) as error:
+                # Class and errno only: SMTP replies may echo the recipient's address.
+                message.last_error = f"{type(error).__name__}: {getattr(error, 'errno', '') or ''}"
+                if message.attempts >= MAX_ATTEMPTS:
+                    message.status = OutboxStatus.FAILED
+                db.session.commit()
+                log.warning(
+                    "outbox message %s not delivered (attempt %s)", message.id, message.attempts
+                )
+                continue
+            message.status = OutboxStatus.SENT
+            message.sent_at = utcnow()
+            message.last_error = None
+            db.session.commit()
+            sent += 1
+    if sent:
+        log.info("outbox relay sent %s message(s)", sent)
+    return sent

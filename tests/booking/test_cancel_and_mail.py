@@ -1,0 +1,152 @@
+import smtplib
+
+import pytest
+from sqlalchemy import func, select
+
+from mais import booking, mail
+from mais.errors import NotFound
+from mais.extensions import db
+from mais.models import AuditLog, BookingStatus, OutboxMessage, OutboxStatus
+from mais.tenancy import platform_scope, tenant_scope
+
+from .conftest import future, hold_for
+
+
+def confirmed(tenant, package, days):
+    hold = hold_for(tenant, package, future(days))
+    return booking.confirm_paid_hold(
+        tenant, hold.id, checkout_session_id=f"cs_{hold.id}", payment_intent_id=f"pi_{hold.id}"
+    )
+
+
+def test_double_cancel_with_refund_refunds_once(tenant, package, refunds):
+    made = confirmed(tenant, package, 30)
+    first = booking.cancel_booking(tenant, made.id, refund=True, user=tenant.owner)
+    second = booking.cancel_booking(tenant, made.id, refund=True, user=tenant.owner)
+    assert first.status == second.status == BookingStatus.REFUNDED
+    assert refunds == [
+        {
+            "payment_intent_id": made.payment_intent_id,
+            "idempotency_key": f"cancel-booking-{made.id}",
+        }
+    ]
+    assert booking.day_statuses(tenant, future(30), future(30))[0].is_open
+    notice = db.session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.template == "booking_cancelled", OutboxMessage.tenant_id == tenant.id
+        )
+    )
+    assert notice.to_email == made.email and "refunded" in notice.body_text
+    audit = db.session.scalars(select(AuditLog).where(AuditLog.action == "booking.cancelled")).one()
+    assert audit.user_id == tenant.owner.id
+
+
+def test_cancel_without_refund_frees_the_date(tenant, package, refunds):
+    made = confirmed(tenant, package, 31)
+    assert booking.cancel_booking(tenant, made.id, refund=False).status == BookingStatus.CANCELLED
+    assert refunds == []
+    assert booking.day_statuses(tenant, future(31), future(31))[0].is_open
+
+
+def test_another_tenants_booking_is_not_found(tenant, package, other_tenant):
+    made = confirmed(tenant, package, 32)
+    with (
+        platform_scope("switching tenants in a test"),
+        tenant_scope(other_tenant),
+        pytest.raises(NotFound),
+    ):
+        booking.cancel_booking(other_tenant, made.id, refund=True)
+
+
+def test_enqueue_is_deduplicated_by_key(app_ctx, empty_outbox):
+    context = {
+        "tenant_name": "T",
+        "couple_name": "A",
+        "partner_name": "",
+        "on_date": future(1),
+        "total_cents": 100,
+        "currency": "usd",
+        "refunded": False,
+        "reference": "R1",
+    }
+    first = mail.enqueue_mail(
+        template="booking_cancelled",
+        to="a@example.com",
+        dedup_key="k1",
+        context=context,
+        tenant_id=None,
+    )
+    second = mail.enqueue_mail(
+        template="booking_cancelled",
+        to="a@example.com",
+        dedup_key="k1",
+        context=context,
+        tenant_id=None,
+    )
+    assert first is second
+    assert first.subject == f"Your booking with T on {future(1):%B %-d, %Y} was cancelled"
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.dedup_key == "k1")
+        )
+        == 1
+    )
+
+
+def test_smtp_failures_are_counted_and_retried(app, app_ctx, monkeypatch, empty_outbox):
+    context = {
+        "tenant_name": "T",
+        "couple_name": "A",
+        "partner_name": "",
+        "on_date": future(1),
+        "total_cents": 100,
+        "currency": "usd",
+        "refunded": True,
+        "reference": "R2",
+    }
+    message = mail.enqueue_mail(
+        template="booking_cancelled",
+        to="a@example.com",
+        dedup_key="k2",
+        context=context,
+        tenant_id=None,
+    )
+    delivered = []
+
+    class FakeSMTP:
+        fail = True
+
+        def __init__(self, host, port, timeout):
+            if FakeSMTP.fail:
+                raise ConnectionRefusedError(111, "refused")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def ehlo(self):
+            pass
+
+        def has_extn(self, name):
+            return name == "starttls"
+
+        def starttls(self):
+            pass
+
+        def login(self, user, password):
+            delivered.append(("login", user, password))
+
+        def send_message(self, email):
+            delivered.append(email["To"])
+
+    monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
+    monkeypatch.setitem(app.config, "MAIS_SMTP_URL", "smtp://relay%40x:secret@mail.example:587")
+    assert mail.send_pending() == 0
+    assert (message.status, message.attempts) == (OutboxStatus.PENDING, 1)
+    assert message.last_error.startswith("ConnectionRefusedError")
+    FakeSMTP.fail = False
+    assert mail.send_pending() == 1
+    assert delivered == [("login", "relay@x", "secret"), "a@example.com"]
+    assert (message.status, message.attempts) == (OutboxStatus.SENT, 2)
