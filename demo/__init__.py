@@ -1,0 +1,1 @@
+"""A small fake tenant website that embeds the booking widget with the real snippet."""
