@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, Boolean, Enum, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from .base import Timestamps
+from .base import Timestamps, UTCDateTime
 
 DEFAULT_COMMISSION_PERCENT = Decimal("12.5")
 
@@ -52,6 +53,9 @@ class Tenant(Timestamps, db.Model):
     ical_import_url: Mapped[str | None] = mapped_column(String(2000))
     ical_import_error: Mapped[str | None] = mapped_column(Text)
     ical_export_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Busy days of the imported calendar ("YYYY-MM-DD"), cached from the last successful fetch.
+    ical_busy_dates: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    ical_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     booking_horizon_days: Mapped[int] = mapped_column(Integer, default=730)
 
     def __repr__(self) -> str:

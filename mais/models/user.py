@@ -22,6 +22,9 @@ class User(Timestamps, db.Model):
         ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Part of every portal session cookie; bumping it on logout or password reset makes every
+    # earlier cookie of this user worthless (signed cookies cannot be revoked otherwise).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tenant: Mapped[Tenant | None] = relationship()
 
