@@ -4,13 +4,24 @@ Keys always begin with ``{namespace}:{tenant_id}:`` and cannot be built without 
 Invalidation bumps a per-tenant generation number that is part of every key of that namespace,
 so one tenant's writes invalidate all of its own entries (old and new slugs alike) and nothing of
 any other tenant, on Redis and in-process backends alike.
+
+On Redis the generation and the hit/miss counters are Redis integers changed with ``INCR``, so
+every app server sees the same generation and the same figures; the bump is atomic, so two
+concurrent invalidations can never collapse into one. In process they live in a dict beside the
+cache: ``SimpleCache`` prunes its oldest entries first when full, and an evicted generation would
+bring back entries that were already invalidated.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from .extensions import cache
 
@@ -23,35 +34,59 @@ CATALOG = "catalog"
 AVAILABILITY = "availability"
 NAMESPACES = (CATALOG, AVAILABILITY)
 
+_HITS_KEY = "stats:cache:hits"
+_MISSES_KEY = "stats:cache:misses"
+
 
 class CacheKeyError(ValueError):
     """A cache key was requested without a tenant."""
 
 
-class _Stats:
+class _LocalCounters:
+    """Generations and statistics of the in-process backend, one set per application."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self.lock = threading.Lock()
+        self.values: dict[str, int] = {}
 
-    def record(self, hit: bool) -> None:
-        with self._lock:
-            if hit:
-                self.hits += 1
-            else:
-                self.misses += 1
+    def get(self, key: str) -> int:
+        with self.lock:
+            return self.values.get(key, 0)
 
-    def snapshot(self) -> dict[str, float | int]:
-        with self._lock:
-            total = self.hits + self.misses
-            return {
-                "hits": self.hits,
-                "misses": self.misses,
-                "hit_rate": round(self.hits / total, 4) if total else 0.0,
-            }
+    def inc(self, key: str) -> int:
+        with self.lock:
+            self.values[key] = self.values.get(key, 0) + 1
+            return self.values[key]
 
 
-stats = _Stats()
+def backend_name() -> str:
+    """``"redis"`` when the cache is shared through Redis, ``"simple"`` for the in-process one."""
+    return "redis" if _is_redis() else "simple"
+
+
+def _is_redis() -> bool:
+    return hasattr(cache.cache, "_write_client")
+
+
+def _local_counters() -> _LocalCounters:
+    extensions: dict[str, Any] = current_app.extensions
+    counters = extensions.get("mais.cache_counters")
+    if counters is None:
+        counters = extensions.setdefault("mais.cache_counters", _LocalCounters())
+    return counters
+
+
+def _counter(key: str) -> int:
+    if _is_redis():
+        return int(cache.get(key) or 0)
+    return _local_counters().get(key)
+
+
+def _increment(key: str) -> int:
+    if _is_redis():
+        # INCR: atomic across threads, processes and hosts; the key has no expiry.
+        return int(cache.cache.inc(key))
+    return _local_counters().inc(key)
 
 
 def _tenant_id(tenant: Tenant | int | None) -> int:
@@ -70,12 +105,9 @@ def tenant_key(tenant: Tenant | int, namespace: str, *parts: object) -> str:
     if namespace not in NAMESPACES:
         raise CacheKeyError(f"Unknown cache namespace {namespace!r}")
     tenant_id = _tenant_id(tenant)
-    generation = cache.get(_generation_key(namespace, tenant_id)) or 0
+    generation = _counter(_generation_key(namespace, tenant_id))
     suffix = ":".join(str(part) for part in parts)
     return f"{namespace}:{tenant_id}:g{generation}:{suffix}"
-
-
-_MISSING = object()
 
 
 def get_or_set(
@@ -85,30 +117,109 @@ def get_or_set(
     produce: Callable[[], T],
     timeout: int | None = None,
 ) -> T:
+    """The cached value for ``parts`` of this tenant, or ``produce()`` stored under its key.
+
+    ``None`` is never cached (it is the backends' "missing"), and an exception from ``produce``
+    caches nothing, so a "not found" is looked up again next time.
+    """
     key = tenant_key(tenant, namespace, *parts)
     value = cache.get(key)
     if value is not None:
-        stats.record(hit=True)
+        _increment(_HITS_KEY)
         return value  # type: ignore[no-any-return]
-    stats.record(hit=False)
+    _increment(_MISSES_KEY)
     value = produce()
-    cache.set(key, value, timeout=timeout)
+    if value is not None:
+        cache.set(key, value, timeout=timeout)
     return value
 
 
-def invalidate(tenant: Tenant | int, namespace: str) -> None:
-    tenant_id = _tenant_id(tenant)
-    key = _generation_key(namespace, tenant_id)
-    current = cache.get(key) or 0
-    # A generation key never expires, so older entries can never be addressed again.
-    cache.set(key, current + 1, timeout=0)
+def invalidate(tenant: Tenant | int, namespace: str) -> int:
+    """Make every entry of this tenant's namespace unreachable; returns the new generation."""
+    if namespace not in NAMESPACES:
+        raise CacheKeyError(f"Unknown cache namespace {namespace!r}")
+    return _increment(_generation_key(namespace, _tenant_id(tenant)))
 
 
 def invalidate_catalog(tenant: Tenant | int, *slugs: str) -> None:
-    """After any catalog write (``slugs``: old and new, for the record; all go at once)."""
+    """After any catalog write. ``slugs`` (old and new on a rename) name what changed; the
+    generation bump drops every catalog entry of the tenant, those slugs' included."""
     invalidate(tenant, CATALOG)
 
 
 def invalidate_availability(tenant: Tenant | int) -> None:
     """After any write that opens or closes a date: blackouts, holds, bookings, iCal imports."""
     invalidate(tenant, AVAILABILITY)
+
+
+def stats() -> dict[str, Any]:
+    """Hits and misses since the counters began (shared by every process on Redis)."""
+    hits, misses = _counter(_HITS_KEY), _counter(_MISSES_KEY)
+    total = hits + misses
+    return {
+        "backend": backend_name(),
+        "hits": hits,
+        "misses": misses,
+        "hit_rate": round(hits / total, 4) if total else 0.0,
+    }
+
+
+# --- Invalidation on every write ---------------------------------------------------------------
+# Domain functions call invalidate_* themselves; these listeners back them up centrally, so a
+# write that forgets (or a direct ORM change in a job) still drops the entries it affects. Each
+# tenant is invalidated at flush and again after commit: between the two, another request may have
+# cached the state that the commit just replaced.
+
+_AVAILABILITY_MODELS = frozenset({"DateHold", "Booking", "Blackout"})
+_CATALOG_MODELS = frozenset({"Package", "AddOn", "Segment", "PackagePhoto"})
+_TOUCHED = "mais.cache_touched"
+
+
+def _touched_by(objects: Any) -> set[tuple[str, int]]:
+    touched: set[tuple[str, int]] = set()
+    for obj in objects:
+        name = type(obj).__name__
+        if name == "Tenant":
+            tenant_id = getattr(obj, "id", None)
+            namespaces: tuple[str, ...] = NAMESPACES
+        else:
+            tenant_id = getattr(obj, "tenant_id", None)
+            if name in _AVAILABILITY_MODELS:
+                namespaces = (AVAILABILITY,)
+            elif name in _CATALOG_MODELS:
+                namespaces = (CATALOG,)
+            else:
+                continue
+        if isinstance(tenant_id, int):
+            touched.update((namespace, tenant_id) for namespace in namespaces)
+    return touched
+
+
+def _invalidate_all(touched: set[tuple[str, int]]) -> None:
+    if not touched or not has_app_context():
+        return
+    for namespace, tenant_id in touched:
+        try:
+            invalidate(tenant_id, namespace)
+        except Exception:  # noqa: BLE001 - a cache outage must not undo the write itself
+            logging.getLogger(__name__).exception(
+                "cache invalidation failed for %s of tenant %s", namespace, tenant_id
+            )
+
+
+@event.listens_for(Session, "after_flush")
+def _invalidate_after_flush(session: Session, flush_context: Any) -> None:
+    touched = _touched_by([*session.new, *session.dirty, *session.deleted])
+    if touched:
+        session.info.setdefault(_TOUCHED, set()).update(touched)
+        _invalidate_all(touched)
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_after_commit(session: Session) -> None:
+    _invalidate_all(session.info.pop(_TOUCHED, set()))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_TOUCHED, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import text
@@ -79,6 +80,8 @@ def run_checks(app: Flask) -> list[Check]:
             Check("REDIS_URL", "WARN", "unset: cache and rate limits are per process, not shared")
         )
 
+    checks += _operations_checks(config, production)
+
     if not config.get("MAIS_SMTP_URL"):
         checks.append(
             Check(
@@ -86,5 +89,41 @@ def run_checks(app: Flask) -> list[Check]:
                 "WARN" if production else "OK",
                 f"no SMTP: mail is written to {config['MAIS_MAIL_DIR']}",
             )
+        )
+    return checks
+
+
+def _operations_checks(config: Any, production: bool) -> list[Check]:
+    """Settings that do not stop the application but weaken it in production."""
+    checks: list[Check] = []
+    secret = config.get("SECRET_KEY") or ""
+    if len(secret) >= 32 and len(set(secret)) < 12:
+        checks.append(Check("SECRET_KEY", "FAIL", "too repetitive to be random; generate one"))
+    if production and not config.get("SESSION_COOKIE_SECURE"):
+        checks.append(
+            Check("SESSION_COOKIE_SECURE", "FAIL", "session cookies would travel over http")
+        )
+    if config.get("MAIS_METRICS_TOKEN"):
+        checks.append(Check("MAIS_METRICS_TOKEN", "OK", "/metrics needs the bearer token"))
+    else:
+        checks.append(
+            Check(
+                "MAIS_METRICS_TOKEN",
+                "WARN" if production else "OK",
+                "unset: /metrics is open to anyone who can reach it",
+            )
+        )
+    if production and not config.get("MAIS_SECURITY_CONTACT"):
+        checks.append(
+            Check(
+                "MAIS_SECURITY_CONTACT",
+                "WARN",
+                "unset: security.txt names security@ of the base URL's host",
+            )
+        )
+    storage = config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if production and storage.startswith("memory://"):
+        checks.append(
+            Check("rate limits", "WARN", "kept per process: each app server counts on its own")
         )
     return checks

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, g
-
-from .extensions import talisman
+from flask import Flask, Response, request
+from flask_talisman import Talisman
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
@@ -22,11 +22,33 @@ CONTENT_SECURITY_POLICY = {
 
 def allow_framing_by(origins: list[str]) -> None:
     """Let the current response be framed by exactly these origins (the widget's tenant)."""
-    g.mais_frame_ancestors = [origin for origin in origins if origin]
+    # On the request, not on ``g``: an application context (and its ``g``) can outlive one
+    # request, as it does in tests, and a framing grant must never carry over to the next.
+    request.environ["mais.frame_ancestors"] = [origin for origin in origins if origin]
+
+
+def allow_form_action_to(origins: list[str]) -> None:
+    """Let this page's forms also lead to these origins. Browsers apply ``form-action`` to the
+    redirect after a POST too: the mock checkout's Pay must be able to return the couple to the
+    tenant's site, as Stripe's own page does."""
+    request.environ["mais.form_action"] = [origin for origin in origins if origin]
+
+
+def _apply_form_action(response: Response) -> Response:
+    origins = request.environ.get("mais.form_action")
+    policy = response.headers.get("Content-Security-Policy")
+    if not origins or not policy:
+        return response
+    directives = [d.strip() for d in policy.split(";") if d.strip()]
+    response.headers["Content-Security-Policy"] = "; ".join(
+        f"{d} {' '.join(origins)}" if d.startswith("form-action") else d for d in directives
+    )
+    return response
 
 
 def _apply_frame_ancestors(response: Response) -> Response:
-    origins = g.get("mais_frame_ancestors")
+    _apply_form_action(response)
+    origins = request.environ.get("mais.frame_ancestors")
     if origins is None:
         return response
     policy = response.headers.get("Content-Security-Policy", "")
@@ -41,9 +63,15 @@ def _apply_frame_ancestors(response: Response) -> Response:
 
 def init_security(app: Flask) -> None:
     is_production = app.config["MAIS_ENV"] == "production"
+    if is_production:
+        # Behind the load balancer TLS ends there: trust its X-Forwarded-Proto/For/Host (one
+        # hop) so that request.is_secure holds and Talisman sends HSTS instead of redirecting.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     # Registered before Talisman so that it runs after Talisman's own after_request hook.
     app.after_request(_apply_frame_ancestors)
-    talisman.init_app(
+    # One Talisman per application: it keeps its options on the instance, so a shared one would
+    # let a second application (a test's production app) change the first one's policy.
+    Talisman(
         app,
         force_https=is_production,
         strict_transport_security=True,

@@ -1,5 +1,8 @@
 """admin, API, cache and hardening schema changes
 
+The admin area, the public API, the cache and the hardening read the existing tables only, so
+this revision changes nothing; it keeps its place in the chain.
+
 Revision ID: 0005
 Revises: 0004
 """
@@ -14,8 +17,8 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    """Nothing to change."""
 
 
 def downgrade():
-    pass
+    """Nothing to undo."""

@@ -1,0 +1,103 @@
+"""Structured logs: one JSON object per line, and never personal data.
+
+Messages and extra fields pass through ``scrub`` before they are written: email addresses, API
+keys, webhook secrets, bearer tokens, card-like and phone-like numbers are replaced by a tag.
+Request lines carry the endpoint, method, status, duration and tenant id, never the path (which
+holds tokens on some routes), the query string, the client address or any form field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from . import tenancy
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
+    (re.compile(r"\b(?:pk|sk|rk)_(?:live|test)_[A-Za-z0-9_-]+"), "[key]"),
+    (re.compile(r"\bwhsec_[A-Za-z0-9_-]+"), "[secret]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [token]"),
+    (re.compile(r"(?i)\b(token|password|secret)=[^\s&]+"), r"\1=[redacted]"),
+    (re.compile(r"\+?\d[\d ().-]{7,}\d"), "[number]"),
+)
+
+# Attributes every LogRecord has; anything else was passed with ``extra=``.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+access_logger = logging.getLogger("mais.access")
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD_ATTRS and not name.startswith("_"):
+                entry[name] = _scrub_value(value)
+        if record.exc_info and record.exc_info[0] is not None:
+            # The type only: exception messages often quote the data that caused them.
+            entry["exception"] = record.exc_info[0].__name__
+        return json.dumps(entry, separators=(",", ":"))
+
+
+def init_logging(app: Flask) -> None:
+    """JSON lines on stderr for the whole process, and one access line per request."""
+    if not app.testing:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        root.setLevel(app.config.get("MAIS_LOG_LEVEL", "INFO"))
+        app.logger.handlers[:] = []
+        app.logger.propagate = True
+        # The development server's own request lines carry the client address and the full
+        # path (reset tokens live in paths); the access line below replaces them.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.mais_log_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        started = g.pop("mais_log_started", None)
+        if started is None:
+            return response
+        scope = tenancy.current_scope()
+        access_logger.info(
+            "request",
+            extra={
+                "endpoint": request.endpoint or "unmatched",
+                "method": request.method,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "tenant_id": scope.tenant_id if scope else None,
+            },
+        )
+        return response
