@@ -7,11 +7,14 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from mais import tenancy
 from mais.config import build_config
 from mais.errors import DomainError
 from mais.extensions import cache, csrf, db, limiter, migrate
+from mais.logging import init_logging
+from mais.metrics import init_metrics
 from mais.security import init_security
 
 
@@ -25,10 +28,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     limiter.init_app(app)
     init_security(app)
+    init_metrics(app)
+    init_logging(app)
     with app.app_context():
         _configure_engine(db.engine)
 
     _install_tenant_scope_reset(app)
+    _refuse_nul_characters(app)
     _register_blueprints(app)
     _register_error_handlers(app)
     _register_template_helpers(app)
@@ -60,11 +66,33 @@ def _configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _refuse_nul_characters(app: Flask) -> None:
+    """PostgreSQL text cannot hold NUL; no form of ours wants one. Refuse it up front with a
+    message, instead of failing deep inside a query."""
+
+    @app.before_request
+    def _check_text() -> Response | None:
+        values = [value for _, value in request.args.items(multi=True)]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += [value for _, value in request.form.items(multi=True)]
+        if any("\x00" in value for value in values):
+            response = Response(
+                "Text may not contain NUL characters (\\x00). Please check what you entered.",
+                400,
+                mimetype="text/plain",
+            )
+            return response
+        return None
+
+
 def _install_tenant_scope_reset(app: Flask) -> None:
     """A worker thread serves many requests: no tenant scope may outlive its request."""
 
-    @app.before_request
-    def _clear_scope() -> None:
+    # A URL value preprocessor, not before_request: the application's own preprocessors run
+    # before any blueprint's, so a blueprint may enter its tenant's scope in its own
+    # preprocessor or before_request hook and this never wipes it.
+    @app.url_value_preprocessor
+    def _clear_scope(endpoint: str | None, values: dict[str, Any] | None) -> None:
         request.environ["mais.scope_token"] = tenancy.enter_scope(None)
 
     @app.teardown_request
@@ -94,6 +122,25 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> tuple[Response, int]:
         return jsonify(error=error.message, field=error.field), error.status_code
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(error: DBAPIError) -> Response:
+        # The database restarted or is unreachable: answer at once and let the caller retry
+        # (Stripe redelivers webhooks) instead of hanging or pretending a server bug.
+        db.session.remove()
+        message = "MAIS is briefly unavailable. Please try again in a moment."
+        if request.accept_mimetypes.best == "text/html":
+            response = Response(
+                f"<!doctype html><title>Unavailable</title><p>{message}</p>",
+                503,
+                mimetype="text/html",
+            )
+        else:
+            response = jsonify(error=message)
+            response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -11,19 +11,22 @@ process) mark themselves ``@pytest.mark.committed`` and use unique tenants inste
 
 from __future__ import annotations
 
+import contextvars
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from werkzeug.test import TestResponse
 
 from app import create_app
-from mais.extensions import db
+from mais.extensions import db, limiter
 from mais.models import Tenant
 from mais.tenancy import tenant_scope
 from tests.factories import make_tenant
@@ -54,10 +57,26 @@ def database_url(worker_id: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class RequestIsolatedClient(FlaskClient):
+    """Runs each request in a fresh context, as a server would: its own application context,
+    ``g``, database session and (empty) tenant scope, even when the test itself has an
+    application context or a tenant scope open. Without this, Flask reuses the test's context
+    and requests would share state that in production they never share."""
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if has_app_context():
+            # What the test loaded before the request is now stale, as it would be for any
+            # other reader: reload it on next access.
+            db.session.expire_all()
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The application on this worker's database, built by the migrations."""
     application = create_app(app_config(database_url, tmp_path_factory.mktemp("instance")))
+    application.test_client_class = RequestIsolatedClient
     with application.app_context():
         upgrade(directory=str(ROOT / "migrations"))
     yield application
@@ -72,6 +91,9 @@ def _transactional_db(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     application: Flask = request.getfixturevalue("app")
+    # Flask-Limiter keeps one state for every application: whatever app a previous test made,
+    # this test starts with the shared test application's setting and empty counters.
+    limiter.enabled = application.config["RATELIMIT_ENABLED"]
     with application.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
@@ -87,6 +109,27 @@ def _transactional_db(request: pytest.FixtureRequest) -> Iterator[None]:
             db.session = original  # type: ignore[misc]
             outer.rollback()
             connection.close()
+
+
+@pytest.fixture
+def separate_app(app: Flask, database_url: str, tmp_path: Any) -> Iterator[Callable[..., Flask]]:
+    """Make another application on this worker's database with different settings (rate limits
+    on, CSRF on, production mode…). Flask-Limiter keeps one state for every application, so it is
+    handed back to the shared test application afterwards."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        other = create_app(app_config(database_url, tmp_path, **overrides))
+        other.test_client_class = RequestIsolatedClient
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
+    limiter.init_app(app)
+    limiter.reset()
 
 
 @pytest.fixture

@@ -71,6 +71,10 @@ def build_config(
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if database_url.startswith("postgresql"):
+        # A down or unreachable server must fail fast (503), never hang a request.
+        engine_options["connect_args"] = {"connect_timeout": 5}
 
     stripe_key = setting("STRIPE_SECRET_KEY")
     payments = setting("MAIS_PAYMENTS", "stripe" if stripe_key else "mock")
@@ -87,7 +91,7 @@ def build_config(
         "SECRET_KEY": setting("SECRET_KEY"),
         "MAIS_SECRETS_KEY": setting("MAIS_SECRETS_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "MAIS_PAYMENTS": payments,
         "STRIPE_SECRET_KEY": stripe_key,
         "STRIPE_WEBHOOK_SECRET": setting("STRIPE_WEBHOOK_SECRET")
@@ -95,6 +99,7 @@ def build_config(
         "STRIPE_API_BASE": setting("STRIPE_API_BASE"),
         "REDIS_URL": redis_url,
         "MAIS_BASE_URL": base_url,
+        "MAIS_DEMO_HOST_ORIGIN": setting("MAIS_DEMO_HOST_ORIGIN", "http://127.0.0.1:5001"),
         "MAIS_SMTP_URL": setting("MAIS_SMTP_URL"),
         "MAIS_MAIL_FROM": setting("MAIS_MAIL_FROM", "MAIS <bookings@localhost>"),
         "MAIS_MAIL_DIR": setting("MAIS_MAIL_DIR", str(instance / "mail")),
@@ -108,11 +113,16 @@ def build_config(
         "SESSION_COOKIE_SECURE": is_production,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
-        "CACHE_TYPE": "RedisCache" if redis_url else "SimpleCache",
+        "CACHE_TYPE": setting("MAIS_CACHE_TYPE", "RedisCache" if redis_url else "SimpleCache"),
         "CACHE_REDIS_URL": redis_url,
         "CACHE_DEFAULT_TIMEOUT": 300,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Only for drills that press one button hundreds of times from one address.
+        "RATELIMIT_ENABLED": setting("MAIS_RATE_LIMITS", "on") != "off",
+        "MAIS_METRICS_TOKEN": setting("MAIS_METRICS_TOKEN"),
+        "MAIS_SECURITY_CONTACT": setting("MAIS_SECURITY_CONTACT"),
+        "MAIS_API_RATE_LIMIT": setting("MAIS_API_RATE_LIMIT", "300 per minute"),
     }
     config.update(overrides)
     if not config["SECRET_KEY"] or not config["MAIS_SECRETS_KEY"]:

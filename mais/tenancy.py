@@ -151,9 +151,10 @@ def _tenant_owned_tables() -> dict[Table, type]:
     return _owned_tables_cache[1]
 
 
-def _tenant_tables_in(state: ORMExecuteState) -> dict[Table, type]:
+def _tenant_tables_in(state: ORMExecuteState) -> tuple[dict[Table, type], set[Table]]:
     """Every tenant-owned table a statement reads or writes, however it names it: entities,
-    bare columns, subqueries, joins and UPDATE/DELETE targets alike."""
+    bare columns, subqueries, joins and UPDATE/DELETE targets alike; and the tables that the
+    statement names as ORM entities."""
     owned = _tenant_owned_tables()
     found = {
         table: owned[table]
@@ -166,10 +167,12 @@ def _tenant_tables_in(state: ORMExecuteState) -> dict[Table, type]:
         )
         if table in owned
     }
+    entity_tables = set()
     for mapper in state.all_mappers:
+        entity_tables.add(mapper.local_table)
         if issubclass(mapper.class_, TenantOwned):
             found[mapper.local_table] = mapper.class_  # type: ignore[index]
-    return found
+    return found, entity_tables
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -181,7 +184,7 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
     scope = _current_scope.get()
     if scope is not None and scope.is_platform:
         return
-    tables = _tenant_tables_in(state)
+    tables, entity_tables = _tenant_tables_in(state)
     if not tables:
         return
     if scope is None:
@@ -191,9 +194,10 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
         )
     tenant_id = scope.tenant_id
     statement = state.statement
-    if isinstance(statement, Select):
+    if isinstance(statement, Select) and not tables.keys() <= entity_tables:
         # A table named only in WHERE or in an aggregate (select(func.count()).where(X.a == 1))
         # is an implicit FROM that loader criteria do not reach; name it as an entity so they do.
+        # (get_final_froms is costly, so only statements with such tables pay for it.)
         for from_clause in statement.get_final_froms():
             if isinstance(from_clause, Table) and from_clause in tables:
                 statement = statement.select_from(tables[from_clause])

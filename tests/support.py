@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-TEST_SECRET_KEY = "test-secret-key-" + "x" * 40
+TEST_SECRET_KEY = "test-only-9f2c7e1ad4b8436f8a3b5d0e6c1f7a92b4e8d3c6"
 TEST_SECRETS_KEY = base64.b64encode(b"k" * 32).decode()
 TEST_WEBHOOK_SECRET = "whsec_test_secret_for_signatures"
 

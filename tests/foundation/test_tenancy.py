@@ -111,3 +111,13 @@ def test_platform_scope_sees_everyone_and_needs_a_reason(two_tenants):
         assert db.session.scalar(select(func.count()).select_from(Package)) >= 2
     with pytest.raises(ValueError), platform_scope(""):
         pass
+
+
+def test_aggregates_and_implicit_froms_are_filtered_inside_a_scope(two_tenants):
+    a, b, _ = two_tenants
+    with tenant_scope(a):
+        make_package(a, "A's second", price_cents=999)
+    with tenant_scope(b):
+        assert db.session.scalar(select(func.max(Package.price_cents))) == 120000
+        assert db.session.scalar(select(func.count(Package.id))) == 1
+        assert db.session.scalar(select(func.count()).where(Package.price_cents < 1000)) == 0

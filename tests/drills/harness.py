@@ -1,0 +1,210 @@
+"""Real servers for the drills: a throwaway PostgreSQL cluster started with initdb/pg_ctl, and
+MAIS application processes under gunicorn. Everything listens on 127.0.0.1 only and is stopped by
+the fixture that started it."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support import ROOT, TEST_SECRET_KEY, TEST_SECRETS_KEY, TEST_WEBHOOK_SECRET
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _postgres_bin(name: str) -> str:
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
+    if not found:
+        raise RuntimeError(f"The drills need PostgreSQL's {name} (Debian: postgresql package)")
+    return found
+
+
+def _as_postgres_user() -> list[str]:
+    # initdb refuses to run as root; the drills run as root on CI machines.
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+@dataclass
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of its own, so a drill may stop and restart it."""
+
+    port: int = field(default_factory=free_port)
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mais-pg-")))
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_as_postgres_user(), *args], check=check, capture_output=True, text=True
+        )
+
+    def init(self) -> ThrowawayPostgres:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run(
+            _postgres_bin("initdb"),
+            "-D",
+            str(self.directory / "data"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        return self.start()
+
+    def start(self) -> ThrowawayPostgres:
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200"
+        )
+        self._run(
+            _postgres_bin("pg_ctl"),
+            "-D",
+            str(self.directory / "data"),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(
+            _postgres_bin("pg_ctl"),
+            "-D",
+            str(self.directory / "data"),
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            "30",
+            "stop",
+            check=False,
+        )
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def app_environment(
+    database_url: str, base_url: str, mail_dir: Path, **extra: str
+) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MAIS_", "STRIPE_", "DATABASE_", "REDIS_"))
+    }
+    env.update(
+        {
+            "FLASK_APP": "app",
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "MAIS_SECRETS_KEY": TEST_SECRETS_KEY,
+            "MAIS_PAYMENTS": "mock",
+            "STRIPE_WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
+            "MAIS_BASE_URL": base_url,
+            "MAIS_MAIL_DIR": str(mail_dir),
+            "MAIS_SEND_MAIL_INLINE": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def migrate(database_url: str, mail_dir: Path) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "flask"), "db", "upgrade"],
+        cwd=ROOT,
+        env=app_environment(database_url, "http://127.0.0.1", mail_dir),
+        check=True,
+        capture_output=True,
+    )
+
+
+@dataclass
+class AppProcess:
+    """One MAIS application server (gunicorn, threaded workers) on its own port."""
+
+    database_url: str
+    mail_dir: Path
+    port: int = field(default_factory=free_port)
+    workers: int = 2
+    threads: int = 8
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> AppProcess:
+        self.log = open(self.mail_dir.parent / f"gunicorn-{self.port}.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                str(VENV_BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--timeout",
+                "60",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=app_environment(self.database_url, self.base_url, self.mail_dir, **self.extra_env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/health", timeout=2):
+                    return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer in {timeout}s: see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
