@@ -3,10 +3,15 @@
 The collectors live in one registry of their own, created once per process (an application
 factory may run many times in tests; registering twice would raise). Domain code records events
 through the small functions below, so it never touches ``prometheus_client`` itself.
+
+Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory
+(``gunicorn.conf.py`` clears it at start): every worker then writes its samples there and
+``/metrics`` adds them up, so a scrape sees the whole server, not whichever worker answered.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from flask import Flask, Response, g, request
@@ -17,6 +22,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 registry = CollectorRegistry(auto_describe=True)
@@ -47,6 +53,7 @@ OUTBOX_BACKLOG = Gauge(
     "Outbox messages not sent yet, by status.",
     ("status",),
     registry=registry,
+    multiprocess_mode="mostrecent",
 )
 CSP_REPORTS = Counter(
     "mais_csp_reports_total",
@@ -87,7 +94,11 @@ def _update_outbox_backlog() -> None:
 def exposition() -> Response:
     """The registry in Prometheus' text format, with the outbox backlog read fresh."""
     _update_outbox_backlog()
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    scraped = registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        scraped = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scraped)
+    return Response(generate_latest(scraped), content_type=CONTENT_TYPE_LATEST)
 
 
 def init_metrics(app: Flask) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
 
@@ -30,12 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("drills"))
 
 
-def _database_on(cluster: ThrowawayPostgres, name: str) -> str:
-    with psycopg.connect(cluster.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return cluster.url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(scope="module")
 def drill_cluster() -> Iterator[ThrowawayPostgres]:
     cluster = ThrowawayPostgres().init()
@@ -47,7 +39,7 @@ def drill_cluster() -> Iterator[ThrowawayPostgres]:
 def drill_database(
     drill_cluster: ThrowawayPostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    url = _database_on(drill_cluster, f"mais_drill_{uuid.uuid4().hex[:8]}")
+    url = drill_cluster.create_database("mais_drill")
     migrate(url, tmp_path_factory.mktemp("migrate-mail"))
     return url
 

@@ -96,6 +96,17 @@ class ThrowawayPostgres:
         )
         return self
 
+    def create_database(self, prefix: str = "mais") -> str:
+        """A new empty database on this cluster; returns its URL."""
+        import uuid
+
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def stop(self, mode: str = "fast") -> None:
         self._run(
             _postgres_bin("pg_ctl"),

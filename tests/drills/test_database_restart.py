@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
-import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -31,10 +29,7 @@ PAYMENTS = 40
 @pytest.fixture
 def restartable(tmp_path):
     cluster = ThrowawayPostgres().init()
-    name = f"mais_restart_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(cluster.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = cluster.url.rsplit("/", 1)[0] + f"/{name}"
+    url = cluster.create_database("mais_restart")
     mail_dir = tmp_path / "mail"
     migrate(url, mail_dir)
     application = create_app(app_config(url, tmp_path, MAIS_MAIL_DIR=str(mail_dir)))
