@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from . import mail
 from .audit import record_audit
 from .catalog import AddOnView
-from .errors import DateUnavailable, DomainError, NotFound
+from .errors import DateUnavailable, DomainError, FormErrors, NotFound
 from .extensions import db
 from .locking import lock_date
 from .metrics import record_booking, record_hold_lost_to_race
@@ -164,27 +164,28 @@ class CoupleDetails:
 
 
 def validate_couple(couple_name: str, partner_name: str, email: str, phone: str) -> CoupleDetails:
-    """Trimmed, checked details; raises ``DomainError(field=...)`` naming the first bad field."""
+    """Trimmed, checked details; raises ``FormErrors`` naming every bad field at once."""
     couple_name = (couple_name or "").strip()
     partner_name = (partner_name or "").strip()
     phone = (phone or "").strip()
+    errors: dict[str, str] = {}
     if not couple_name:
-        raise DomainError("Enter your name.", field="couple_name")
-    if len(couple_name) > 200:
-        raise DomainError("Keep your name under 200 characters.", field="couple_name")
+        errors["couple_name"] = "Enter your name."
+    elif len(couple_name) > 200:
+        errors["couple_name"] = "Keep your name under 200 characters."
     if len(partner_name) > 200:
-        raise DomainError("Keep your partner's name under 200 characters.", field="partner_name")
+        errors["partner_name"] = "Keep your partner's name under 200 characters."
     try:
         email = validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
-        raise DomainError(
-            "Enter an email address such as name@example.com.", field="email"
-        ) from None
+        errors["email"] = "Enter an email address such as name@example.com."
     digits = sum(ch.isdigit() for ch in phone)
     if phone and (
         digits < 7 or len(phone) > 40 or any(ch not in "0123456789+-() ." for ch in phone)
     ):
-        raise DomainError("Enter a phone number such as +1 555 123 4567.", field="phone")
+        errors["phone"] = "Enter a phone number such as +1 555 123 4567."
+    if errors:
+        raise FormErrors(errors)
     return CoupleDetails(couple_name, partner_name, email, phone)
 
 

@@ -12,6 +12,16 @@ class DomainError(Exception):
         self.field = field
 
 
+class FormErrors(DomainError):
+    """Several fields are wrong at once: ``errors`` maps each field to its message, so a form
+    can mark them all in one go. Behaves as a ``DomainError`` about the first one."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
+        self.errors = dict(errors)
+
+
 class NotFound(DomainError):
     status_code = 404
 

@@ -374,9 +374,10 @@ def details() -> Any:
 
 
 def _render_details(selection: Selection, couple: dict[str, str], error: DomainError | None = None):
-    errors = {}
+    errors: dict[str, str] = {}
     if error is not None:
-        errors[error.field if error.field in COUPLE_FIELDS else "form"] = error.message
+        for field, message in getattr(error, "errors", {error.field: error.message}).items():
+            errors[field if field in COUPLE_FIELDS else "form"] = message
     return _render(
         "widget/details.html",
         422 if errors else 200,

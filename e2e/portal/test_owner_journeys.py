@@ -219,12 +219,14 @@ def test_pages_fit_a_phone_and_packages_edit_inline(live_app, live_server, brows
     page.goto(live_server + "/portal/packages")
     page.get_by_role("link", name=re.compile("^Edit Harbour vows")).focus()
     page.keyboard.press("Enter")
-    title = page.get_by_label("Title").first
-    expect(title).to_be_visible()
+    # The editor replaces the row; wait for it, not for any "Title" field (the page's own
+    # "new package" form has one too).
+    editor = page.locator("li.package-row.editing")
+    expect(editor).to_be_visible()
     assert page.url.endswith("/portal/packages")  # no navigation: the row was swapped
-    title.fill("Harbour vows")
-    page.get_by_label("Price").first.fill("950")
-    page.get_by_role("button", name="Save").first.click()
+    editor.get_by_label("Title").fill("Harbour vows")
+    editor.get_by_label("Price").fill("950")
+    editor.get_by_role("button", name="Save").click()
     row = page.locator("li.package-row").first
     expect(row).to_contain_text("Harbour vows")
     expect(row).to_contain_text("$950.00")

@@ -133,6 +133,27 @@ def test_details_errors_appear_beside_their_field_then_the_summary(client, shop,
     assert f"{open_day:%B %Y}" in html
 
 
+def test_every_bad_detail_is_marked_at_once(client, shop, open_day):
+    slug = shop.tenant.slug
+    date_html = client.get(f"/book/{slug}/date", query_string={"package": "courthouse"}).get_data(
+        as_text=True
+    )
+    details = client.get(
+        f"/book/{slug}/details", query_string={"s": _token(date_html), "date": open_day}
+    )
+    form = {
+        "s": _token(details.get_data(as_text=True)),
+        "couple_name": " ",
+        "email": "nope",
+        "phone": "call me",
+    }
+    html = client.post(f"/book/{slug}/details", data=form).get_data(as_text=True)
+    assert re.search(r'id="f-couple_name-error" class="field-error">Enter your name', html)
+    assert re.search(r'id="f-email-error" class="field-error">Enter an email address', html)
+    assert re.search(r'id="f-phone-error" class="field-error">Enter a phone number', html)
+    assert "Please correct the fields marked below." in html
+
+
 def test_a_closed_date_typed_into_the_url_goes_back_to_the_calendar(client, shop):
     closed_day = today() + timedelta(days=30)
     make_blackout(shop.tenant, closed_day)
