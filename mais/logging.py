@@ -26,7 +26,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bwhsec_[A-Za-z0-9_-]+"), "[secret]"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [token]"),
     (re.compile(r"(?i)\b(token|password|secret)=[^\s&]+"), r"\1=[redacted]"),
-    (re.compile(r"\+?\d[\d ().-]{7,}\d"), "[number]"),
+    # Not inside a longer token: hold ids and hashes are hex and may hold long digit runs.
+    (re.compile(r"(?<![\w.-])\+?\d[\d ().-]{7,}\d(?![\w-])"), "[number]"),
 )
 
 # Attributes every LogRecord has; anything else was passed with ``extra=``.

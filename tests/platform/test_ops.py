@@ -187,6 +187,12 @@ def test_logs_never_carry_personal_data_or_secrets(text: str) -> None:
         assert secret not in cleaned
 
 
+def test_ids_with_long_digit_runs_are_not_mistaken_for_phone_numbers() -> None:
+    hold_id = "6f7631b6b52d478a9a1234567890d0ff"
+    assert scrub(f"hold {hold_id} created") == f"hold {hold_id} created"
+    assert scrub("call 555 123 4567.") == "call [number]."
+
+
 def test_log_lines_are_json_with_scrubbed_fields() -> None:
     record = logging.makeLogRecord(
         {
