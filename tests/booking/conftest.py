@@ -45,6 +45,20 @@ def hold_for(
     )
 
 
+def cancellation_context(reference: str) -> dict[str, Any]:
+    """What the ``booking_cancelled`` mail template needs, for tests of the outbox itself."""
+    return {
+        "tenant_name": "T",
+        "couple_name": "A",
+        "partner_name": "",
+        "on_date": future(1),
+        "total_cents": 100,
+        "currency": "usd",
+        "refunded": False,
+        "reference": reference,
+    }
+
+
 def signed_event(
     event_type: str,
     data_object: dict[str, Any],

@@ -9,7 +9,7 @@ from mais.extensions import db
 from mais.models import AuditLog, BookingStatus, OutboxMessage, OutboxStatus
 from mais.tenancy import platform_scope, tenant_scope
 
-from .conftest import future, hold_for
+from .conftest import cancellation_context, future, hold_for
 
 
 def confirmed(tenant, package, days):
@@ -59,16 +59,7 @@ def test_another_tenants_booking_is_not_found(tenant, package, other_tenant):
 
 
 def test_enqueue_is_deduplicated_by_key(app_ctx, empty_outbox):
-    context = {
-        "tenant_name": "T",
-        "couple_name": "A",
-        "partner_name": "",
-        "on_date": future(1),
-        "total_cents": 100,
-        "currency": "usd",
-        "refunded": False,
-        "reference": "R1",
-    }
+    context = cancellation_context("R1")
     first = mail.enqueue_mail(
         template="booking_cancelled",
         to="a@example.com",

@@ -8,20 +8,11 @@ from mais.extensions import db
 from mais.models import DateHold, HoldStatus, OutboxMessage, OutboxStatus
 from mais.models.base import utcnow
 
-from .conftest import future, hold_for
+from .conftest import cancellation_context, future, hold_for
 
 
 def test_send_mail_command_relays_the_outbox(app, tenant, empty_outbox):
-    context = {
-        "tenant_name": "T",
-        "couple_name": "A",
-        "partner_name": "",
-        "on_date": future(1),
-        "total_cents": 100,
-        "currency": "usd",
-        "refunded": False,
-        "reference": "R9",
-    }
+    context = cancellation_context("R9")
     message = mail.enqueue_mail(
         template="booking_cancelled",
         to="cli@example.com",
