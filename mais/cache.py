@@ -134,6 +134,24 @@ def get_or_set(
     return value
 
 
+def lookup(tenant: Tenant | int, namespace: str, parts: tuple[object, ...]) -> Any:
+    """The cached value for ``parts`` of this tenant, or None (counted as a hit or a miss)."""
+    value = cache.get(tenant_key(tenant, namespace, *parts))
+    _increment(_HITS_KEY if value is not None else _MISSES_KEY)
+    return value
+
+
+def store(
+    tenant: Tenant | int,
+    namespace: str,
+    parts: tuple[object, ...],
+    value: object,
+    timeout: int | None = None,
+) -> None:
+    if value is not None:
+        cache.set(tenant_key(tenant, namespace, *parts), value, timeout=timeout)
+
+
 def invalidate(tenant: Tenant | int, namespace: str) -> int:
     """Make every entry of this tenant's namespace unreachable; returns the new generation."""
     if namespace not in NAMESPACES:
