@@ -554,6 +554,23 @@ def release_hold(tenant: Tenant, hold_id: str) -> DateHold | None:
     return hold
 
 
+@tenant_operation
+def abandon_checkout(tenant: Tenant, hold_id: str) -> None:
+    """The couple came back from the checkout without paying: close the checkout at the
+    provider and free the date at once, instead of blocking it until the hold expires. When the
+    provider cannot close it (it was paid meanwhile), its own event decides. Commits."""
+    from .payments import get_provider
+
+    hold = db.session.scalar(select(DateHold).where(DateHold.id == hold_id))
+    if hold is None or hold.status != HoldStatus.ACTIVE or not hold.checkout_session_id:
+        return
+    session_id = hold.checkout_session_id
+    db.session.commit()  # no transaction held open across the provider's answer
+    if get_provider().expire_checkout_session(session_id=session_id):
+        release_hold(tenant, hold_id)
+        db.session.commit()
+
+
 def release_expired_holds(now: datetime | None = None) -> int:
     """Mark every expired active hold released (all tenants); expired holds already block
     nothing, so no date lock is needed. Commits."""

@@ -486,7 +486,7 @@ def pay() -> Any:
         tenant,
         hold,
         success_url=_success_url(token),
-        cancel_url=_cancel_url(selection),
+        cancel_url=_cancel_url(selection, token),
     )
     db.session.commit()
     if checkout_url.startswith("/"):
@@ -514,12 +514,24 @@ def _success_url(token: str) -> str:
     return Flow(tenant, embedded=False).path("confirmed", token=token, external=True)
 
 
-def _cancel_url(selection: Selection) -> str:
+def _cancel_url(selection: Selection, booking_token: str) -> str:
+    """Leaving the checkout comes back through the platform, which frees the date at once."""
     flow, tenant = _flow(), _tenant()
+    return flow.url(
+        "abandon", external=True, b=booking_token, s=sign_selection(tenant.id, selection)
+    )
+
+
+@_route("/abandon", "abandon")
+def abandon() -> Any:
+    tenant, flow = _tenant(), _flow()
+    booking.abandon_checkout(tenant, load_booking(tenant.id, request.args.get("b")))
     if flow.embedded and flow.return_url:
-        return flow.return_url
-    token = sign_selection(tenant.id, selection)
-    return Flow(tenant, embedded=False).path("summary", s=token, external=True)
+        return redirect(flow.return_url, 303)
+    selection = _selection(need_date=True, need_couple=True)
+    return redirect(
+        Flow(tenant, embedded=False).path("summary", s=sign_selection(tenant.id, selection)), 303
+    )
 
 
 @_route("/confirmed/<token>", "confirmed")

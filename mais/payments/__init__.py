@@ -39,6 +39,11 @@ class PaymentProvider:
     ) -> CheckoutSession:
         raise NotImplementedError
 
+    def expire_checkout_session(self, *, session_id: str) -> bool:
+        """Close an open checkout so it can no longer be paid; False when it cannot be closed
+        (already paid or already closed), in which case the provider's event decides."""
+        raise NotImplementedError
+
     def refund(self, *, payment_intent_id: str, idempotency_key: str) -> str:
         """Refund the whole payment, the platform's application fee included; returns the
         refund id. The same key always yields the same refund."""

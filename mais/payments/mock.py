@@ -46,6 +46,14 @@ class MockProvider(PaymentProvider):
         base = current_app.config["MAIS_BASE_URL"]
         return CheckoutSession(session_id, f"{base}/checkout/mock/{session_id}?s={token}")
 
+    def expire_checkout_session(self, *, session_id: str) -> bool:
+        checkout = _checkout_by_session(session_id)
+        if checkout is None or not checkout.is_payable:
+            return False
+        # As Stripe does: the session's ``expired`` event goes through the webhook handler.
+        cancel(checkout)
+        return True
+
     def refund(self, *, payment_intent_id: str, idempotency_key: str) -> str:
         # Like Stripe's idempotency: one key, one refund.
         return "re_mock_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
@@ -82,6 +90,12 @@ def load_checkout(session_id: str, token: str) -> MockCheckout | None:
         urls = _serializer().loads(token)
     except BadSignature:
         return None
+    return _checkout_by_session(session_id, urls["success"], urls["cancel"])
+
+
+def _checkout_by_session(
+    session_id: str, success_url: str = "", cancel_url: str = ""
+) -> MockCheckout | None:
     if not session_id.startswith(SESSION_PREFIX):
         return None
     hold_id = session_id.removeprefix(SESSION_PREFIX)
@@ -102,8 +116,8 @@ def load_checkout(session_id: str, token: str) -> MockCheckout | None:
             total_cents=hold.total_cents,
             currency=hold.currency,
             is_payable=hold.status in (HoldStatus.ACTIVE, HoldStatus.RELEASED),
-            success_url=urls["success"],
-            cancel_url=urls["cancel"],
+            success_url=success_url,
+            cancel_url=cancel_url,
         )
 
 

@@ -60,6 +60,14 @@ class StripeProvider(PaymentProvider):
         )
         return CheckoutSession(id=session.id, url=session.url or "")
 
+    def expire_checkout_session(self, *, session_id: str) -> bool:
+        try:
+            _client().v1.checkout.sessions.expire(session_id)
+        except stripe.InvalidRequestError:
+            # Stripe refuses to expire a session that is complete (paid) or no longer open.
+            return False
+        return True
+
     def refund(self, *, payment_intent_id: str, idempotency_key: str) -> str:
         refund = _client().v1.refunds.create(
             params={

@@ -136,3 +136,30 @@ def test_onboarding_creates_an_express_account_then_a_link(tenant, fake_stripe):
 
     get_provider().create_onboarding_link(tenant=tenant, refresh_url="r", return_url="d")
     assert len(sent(fake_stripe, "/v1/accounts")) == 1, "an existing account is reused"
+
+
+def test_leaving_the_checkout_expires_the_session_and_frees_the_date(tenant, package, fake_stripe):
+    hold = hold_for(tenant, package, future(16))
+    hold.checkout_session_id = "cs_test_left"
+    db.session.commit()
+    fake_stripe.expect_request(
+        "/v1/checkout/sessions/cs_test_left/expire", method="POST"
+    ).respond_with_json({"id": "cs_test_left", "object": "checkout.session", "status": "expired"})
+    booking.abandon_checkout(tenant, hold.id)
+    assert len(sent(fake_stripe, "/v1/checkout/sessions/cs_test_left/expire")) == 1
+    assert db.session.get(DateHold, hold.id).status == HoldStatus.RELEASED
+    assert booking.day_statuses(tenant, future(16), future(16))[0].is_open
+
+
+def test_a_checkout_paid_meanwhile_is_left_to_its_event(tenant, package, fake_stripe):
+    hold = hold_for(tenant, package, future(17))
+    hold.checkout_session_id = "cs_test_paid"
+    db.session.commit()
+    fake_stripe.expect_request(
+        "/v1/checkout/sessions/cs_test_paid/expire", method="POST"
+    ).respond_with_json(
+        {"error": {"type": "invalid_request_error", "message": "Session is complete."}},
+        status=400,
+    )
+    booking.abandon_checkout(tenant, hold.id)
+    assert db.session.get(DateHold, hold.id).status == HoldStatus.ACTIVE

@@ -209,3 +209,29 @@ def test_the_page_carries_the_tenants_name_logo_and_theme(client, shop):
     assert f'<p class="brand-name">{shop.tenant.name}</p>' in html
     assert f'src="/portal/media/{shop.tenant.logo_key}"' in html
     assert f"/widget/{shop.tenant.slug}/theme.css?v=123456f59e0b" in html
+
+
+def test_leaving_the_mock_checkout_frees_the_date_and_returns_to_the_summary(
+    client, shop, open_day
+):
+    from mais.models import DateHold, HoldStatus
+    from widget.state import Selection, sign_selection
+
+    slug, tenant_id = shop.tenant.slug, shop.tenant.id
+    selection = Selection("courthouse", (), open_day).with_couple(
+        {"couple_name": "Ada", "email": "ada@example.com"}
+    )
+    paying = client.post(f"/book/{slug}/pay", data={"s": sign_selection(tenant_id, selection)})
+    assert paying.status_code == 303
+    checkout_url = paying.headers["Location"]
+    session_path, _, query = checkout_url.partition("?")
+    left = client.post(session_path + "/cancel?" + query)
+    assert left.status_code in (302, 303)
+    back = client.get(left.headers["Location"])
+    assert back.status_code == 303 and f"/book/{slug}/summary" in back.headers["Location"]
+    hold = db.session.scalars(db.select(DateHold).where(DateHold.on_date == open_day)).one()
+    assert hold.status == HoldStatus.RELEASED
+
+    # A tampered reference is refused with a message, and frees nothing.
+    refused = client.get(f"/book/{slug}/abandon", query_string={"b": "x", "s": "y"})
+    assert refused.status_code == 400
