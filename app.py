@@ -16,6 +16,7 @@ from mais.extensions import cache, csrf, db, limiter, migrate
 from mais.logging import init_logging
 from mais.metrics import init_metrics
 from mais.security import init_security
+from widget.landing import install as install_landing_cache
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -27,6 +28,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     cache.init_app(app)
     limiter.init_app(app)
+    # Before the security layer, which wraps the WSGI app in the proxy fix in production: the
+    # landing cache must see the scheme and host the application sees.
+    install_landing_cache(app)
     init_security(app)
     init_metrics(app)
     init_logging(app)

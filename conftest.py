@@ -85,6 +85,14 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(autouse=True)
+def _fresh_landing_cache(request: pytest.FixtureRequest) -> None:
+    """The landing cache maps slugs to tenant ids for good, which holds in production (slugs never
+    change, tenants are never deleted) but not across tests that roll their tenants back."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app").extensions["mais.landing"].forget()
+
+
+@pytest.fixture(autouse=True)
 def _transactional_db(request: pytest.FixtureRequest) -> Iterator[None]:
     """Roll every change of a test back, unless it is marked ``committed``."""
     if request.node.get_closest_marker("committed") or "app" not in request.fixturenames:

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from mais import tenancy
 from mais.booking import DayStatus, day_statuses, today
-from mais.cache import AVAILABILITY, get_or_set
+from mais.cache import AVAILABILITY, CATALOG, get_or_set
 from mais.catalog import PackageView, get_active_package, list_active_packages
 from mais.errors import NotFound
 from mais.extensions import db, limiter
@@ -123,10 +123,20 @@ def _cors(response: Response) -> Response:
     return response
 
 
-def _cached_json(payload: Any, max_age: int) -> Response:
+def _encoded(payload: Any) -> tuple[str, str]:
+    """(body, ETag) of a JSON answer."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    return body, hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def _cached_json(payload: Any, max_age: int) -> Response:
+    return _json_answer(_encoded(payload), max_age)
+
+
+def _json_answer(encoded: tuple[str, str], max_age: int) -> Response:
+    body, etag = encoded
     response = current_app.response_class(body, mimetype="application/json")
-    response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
+    response.set_etag(etag)
     response.cache_control.public = True
     response.cache_control.max_age = max_age
     # The answer depends on the key (the tenant) and on the Origin (CORS headers).
@@ -170,8 +180,15 @@ def openapi() -> Response:
 
 @bp.get("/packages")
 def packages() -> Response:
-    views = list_active_packages(_current_tenant())
-    return _cached_json({"packages": [_package_json(p) for p in views]}, CATALOG_MAX_AGE)
+    tenant = _current_tenant()
+    # Encoded once per catalog version: every integrator's poll gets the same bytes.
+    encoded = get_or_set(
+        tenant,
+        CATALOG,
+        ("api-packages",),
+        lambda: _encoded({"packages": [_package_json(p) for p in list_active_packages(tenant)]}),
+    )
+    return _json_answer(encoded, CATALOG_MAX_AGE)
 
 
 @bp.get("/packages/<slug>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,27 @@ class Server:
         self.process.wait(timeout=20)
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(child) for child in found.stdout.split()]
+
+
+def cpu_seconds(root_pid: int) -> float:
+    """User and system CPU of a process and its children (gunicorn's workers, PostgreSQL's
+    backends) so far; backends that exited meanwhile are not counted."""
+    total = 0
+    for pid in [root_pid, *_children(root_pid)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _CLOCK_TICKS
+
+
 def start_gunicorn(name: str, target: str, env: dict[str, str], log_dir: Path) -> Server:
     port = free_port()
     log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -89,7 +111,36 @@ def start_gunicorn(name: str, target: str, env: dict[str, str], log_dir: Path) -
     raise RuntimeError(f"{name} did not start; see {log.name}")
 
 
+CPU_WATCH: dict[str, int] = {}  # name -> root pid, sampled around every measured run
+
+
 def wrk(
+    url: str,
+    concurrency: int,
+    seconds: int,
+    *,
+    bodies: Path | None = None,
+    header: str | None = None,
+) -> dict:
+    before = {name: cpu_seconds(pid) for name, pid in CPU_WATCH.items()}
+    load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures = _run_wrk(url, concurrency, seconds, bodies=bodies, header=header)
+    load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    requests = max(figures["requests"], 1)
+    # CPU per request, in ms: where the two cores went (the server under test is the one
+    # that moved; the others idle).
+    figures["cpu_ms"] = {
+        name: round((cpu_seconds(pid) - before[name]) * 1000 / requests, 3)
+        for name, pid in CPU_WATCH.items()
+    }
+    load_cpu = (load_after.ru_utime + load_after.ru_stime) - (
+        load_before.ru_utime + load_before.ru_stime
+    )
+    figures["cpu_ms"]["wrk"] = round(load_cpu * 1000 / requests, 3)
+    return figures
+
+
+def _run_wrk(
     url: str,
     concurrency: int,
     seconds: int,
@@ -238,6 +289,11 @@ def main() -> None:
         warm = start_gunicorn("mais-warm", "app:create_app()", warm_env, tmp)
         cold = start_gunicorn("mais-cold", "app:create_app()", cold_env, tmp)
         servers += [bare, warm, cold]
+        postmaster = int((cluster.directory / "data" / "postmaster.pid").read_text().split()[0])
+        CPU_WATCH.update(
+            {"bare": bare.process.pid, "warm": warm.process.pid, "cold": cold.process.pid}
+        )
+        CPU_WATCH["postgres"] = postmaster
 
         first = seeded["tenants"][0]
         widget_path = (
@@ -254,6 +310,11 @@ def main() -> None:
             hook_file.write_text("\n".join(hooks[n :: len(levels)]) + "\n")
             pay_files.append(pay_file)
             webhook_files.append(hook_file)
+
+        # "Warm" means what a server sees after its first minutes: every worker has answered the
+        # page once. Without this the first wave of the first row would measure misses.
+        wrk(warm.url + widget_path, max(levels), 2)
+        wrk(warm.url + "/v1/packages", max(levels), 2, header=key_header)
 
         rows = []
         for n, concurrency in enumerate(levels):
@@ -292,12 +353,15 @@ def main() -> None:
 
         print(
             f"\n{'endpoint':38} {'c':>4} {'req/s':>8} {'ratio':>6} {'p50':>8} {'p95':>8} "
-            f"{'p99':>8} {'non-2xx/3xx':>11}"
+            f"{'p99':>8} {'non-2xx/3xx':>11}   CPU ms per request: app / postgres / wrk"
         )
         for name, concurrency, f, ratio in rows:
+            cpu = f["cpu_ms"]
+            app_cpu = max(cpu["bare"], cpu["warm"], cpu["cold"])
             print(
                 f"{name:38} {concurrency:>4} {f['rps']:>8} {ratio:>6} {f['p50_ms']:>7}ms "
-                f"{f['p95_ms']:>7}ms {f['p99_ms']:>7}ms {f['non2xx3xx']:>11}"
+                f"{f['p95_ms']:>7}ms {f['p99_ms']:>7}ms {f['non2xx3xx']:>11}   "
+                f"{app_cpu:.2f} / {cpu['postgres']:.2f} / {cpu['wrk']:.2f}"
             )
         print(
             "\nworker RSS (MiB): " + ", ".join(f"{s.name}: {s.worker_rss_mib()}" for s in servers)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -134,22 +134,64 @@ def get_or_set(
     return value
 
 
-def lookup(tenant: Tenant | int, namespace: str, parts: tuple[object, ...]) -> Any:
-    """The cached value for ``parts`` of this tenant, or None (counted as a hit or a miss)."""
-    value = cache.get(tenant_key(tenant, namespace, *parts))
-    _increment(_HITS_KEY if value is not None else _MISSES_KEY)
-    return value
+def generation(tenant: Tenant | int, namespace: str) -> int:
+    """The tenant's current generation of ``namespace``. Read it before reading what a versioned
+    entry will hold: an invalidation after that read then makes the entry stale, never the
+    reverse."""
+    if namespace not in NAMESPACES:
+        raise CacheKeyError(f"Unknown cache namespace {namespace!r}")
+    return _counter(_generation_key(namespace, _tenant_id(tenant)))
 
 
-def store(
+def _versioned_key(namespace: str, tenant_id: int, parts: tuple[object, ...]) -> str:
+    return f"{namespace}:{tenant_id}:v:" + ":".join(str(part) for part in parts)
+
+
+def store_versioned(
     tenant: Tenant | int,
     namespace: str,
     parts: tuple[object, ...],
+    generation: int,
     value: object,
     timeout: int | None = None,
 ) -> None:
+    """Store ``value`` tagged with the generation it was computed under. Unlike ``store``, the
+    key holds no generation, so a reader needs one round trip for both (``VersionedReader``)."""
+    if namespace not in NAMESPACES:
+        raise CacheKeyError(f"Unknown cache namespace {namespace!r}")
     if value is not None:
-        cache.set(tenant_key(tenant, namespace, *parts), value, timeout=timeout)
+        key = _versioned_key(namespace, _tenant_id(tenant), parts)
+        cache.set(key, (generation, value), timeout=timeout)
+
+
+class VersionedReader:
+    """Reads one application's versioned entries without an application context, for answers
+    given before Flask builds one. On Redis the generation and the entry come in one ``MGET``."""
+
+    def __init__(self, app: Flask) -> None:
+        with app.app_context():
+            self._backend = cache.cache
+            self._counters = None if _is_redis() else _local_counters()
+
+    def lookup(self, tenant_id: int, namespace: str, parts: tuple[object, ...]) -> Any:
+        """The value, when it was stored under the tenant's current generation; else None.
+        Counted as a hit or a miss."""
+        generation_key = _generation_key(namespace, tenant_id)
+        key = _versioned_key(namespace, tenant_id, parts)
+        if self._counters is None:
+            current, entry = self._backend.get_many(generation_key, key)
+            current = int(current or 0)
+        else:
+            current, entry = self._counters.get(generation_key), self._backend.get(key)
+        value = entry[1] if entry is not None and entry[0] == current else None
+        self._count(_HITS_KEY if value is not None else _MISSES_KEY)
+        return value
+
+    def _count(self, key: str) -> None:
+        if self._counters is None:
+            self._backend.inc(key)
+        else:
+            self._counters.inc(key)
 
 
 def invalidate(tenant: Tenant | int, namespace: str) -> int:

@@ -101,6 +101,14 @@ def exposition() -> Response:
     return Response(generate_latest(scraped), content_type=CONTENT_TYPE_LATEST)
 
 
+def observe_request(endpoint: str, method: str, status_code: int, seconds: float) -> None:
+    """One answered request. The endpoint name, never the path: paths carry slugs and ids
+    (unbounded labels)."""
+    REQUEST_LATENCY.labels(
+        endpoint=endpoint, method=method, status=f"{status_code // 100}xx"
+    ).observe(seconds)
+
+
 def init_metrics(app: Flask) -> None:
     @app.before_request
     def _start_timer() -> None:
@@ -110,10 +118,10 @@ def init_metrics(app: Flask) -> None:
     def _observe_latency(response: Response) -> Response:
         started = g.pop("mais_request_started", None)
         if started is not None:
-            # The endpoint name, never the path: paths carry slugs and ids (unbounded labels).
-            REQUEST_LATENCY.labels(
-                endpoint=request.endpoint or "unmatched",
-                method=request.method,
-                status=f"{response.status_code // 100}xx",
-            ).observe(time.perf_counter() - started)
+            observe_request(
+                request.endpoint or "unmatched",
+                request.method,
+                response.status_code,
+                time.perf_counter() - started,
+            )
         return response

@@ -29,7 +29,7 @@ from mais.security import allow_framing_by
 from mais.tenancy import Scope
 from mais.tenants import find_tenant_by_slug, tenant_id_for_slug
 
-from . import bp
+from . import bp, landing
 from .state import (
     COUPLE_FIELDS,
     Selection,
@@ -104,7 +104,7 @@ def _route(rule: str, step: str, methods: tuple[str, ...] = ("GET",)) -> Callabl
 @bp.url_value_preprocessor
 def _pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
     # ``g`` can outlive one request (tests keep an application context open): start clean.
-    for name in ("tenant_slug", "tenant", "flow", "landing_from_cache"):
+    for name in ("tenant_slug", "tenant", "flow"):
         g.pop(name, None)
     if values and "slug" in values:
         g.tenant_slug = values.pop("slug")
@@ -113,14 +113,14 @@ def _pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
 _LANDING_ENDPOINTS = frozenset({"widget.embed_catalog", "widget.book_catalog"})
 
 
-def _landing_key() -> tuple[object, ...] | None:
-    """The cache key of this request's whole answer when it is the widget's landing page (the
-    same for every couple arriving from one page), else None."""
-    if request.method != "GET" or request.endpoint not in _LANDING_ENDPOINTS:
-        return None
-    if "booking" in request.args:
-        return None
-    return ("landing", request.endpoint, request.query_string.decode(), _wants_block())
+def _is_landing() -> bool:
+    """This request is the widget's landing page: the same for every couple arriving from one
+    page, so its whole answer may be kept (widget/landing.py serves the repeats)."""
+    return (
+        request.method == "GET"
+        and request.endpoint in _LANDING_ENDPOINTS
+        and "booking" not in request.args
+    )
 
 
 @bp.before_request
@@ -129,46 +129,20 @@ def _resolve_tenant() -> Response | None:
     # teardown, so the scope entered here lasts exactly this request.
     if "tenant_slug" not in g:
         return None
-    landing_key = _landing_key()
-    # The landing page's whole answer is cached: finding it needs the tenant's id only, which
-    # one indexed lookup gives without loading (and guarding) the whole tenant row.
-    tenant_id = tenant_id_for_slug(g.tenant_slug) if landing_key else None
-    if landing_key and tenant_id is not None:
-        # Any change to the tenant (key, origins, branding, activation) or its catalog bumps the
-        # catalog generation in this key, so a hit is exactly what the full path would answer.
-        hit = cache.lookup(tenant_id, cache.CATALOG, landing_key)
-        if hit is not None:
-            body, status, frame_ancestors = hit
-            if frame_ancestors is not None:
-                allow_framing_by(frame_ancestors)
-            g.landing_from_cache = True
-            return Response(body, status, mimetype="text/html")
+    if _is_landing():
+        tenant_id = tenant_id_for_slug(g.tenant_slug)
+        if tenant_id is None:
+            abort(404)
+        # Read before the tenant and its catalog: a change committed after this read bumps the
+        # generation past the one the stored answer carries, so it is never served stale.
+        generation = cache.generation(tenant_id, cache.CATALOG)
+        request.environ[landing.STORE_MARK] = (tenant_id, generation)
     tenant = find_tenant_by_slug(g.tenant_slug)
     if tenant is None:
         abort(404)
     tenancy.enter_scope(Scope(tenant.id))
     g.tenant = tenant
     return None
-
-
-@bp.after_request
-def _remember_landing(response: Response) -> Response:
-    landing_key = _landing_key()
-    tenant = g.get("tenant")
-    if (
-        landing_key
-        and tenant is not None
-        and not g.get("landing_from_cache")
-        and response.status_code in (200, 403)
-        and response.mimetype == "text/html"
-    ):
-        answer = (
-            response.get_data(as_text=True),
-            response.status_code,
-            request.environ.get("mais.frame_ancestors"),
-        )
-        cache.store(tenant.id, cache.CATALOG, landing_key, answer, timeout=CATALOG_CACHE_SECONDS)
-    return response
 
 
 @bp.before_request

@@ -269,3 +269,33 @@ def test_app_servers_sharing_redis_share_generations_and_figures(
     assert after["misses"] == before["misses"] + 1
     with second.app_context():
         db.engine.dispose()
+
+
+def test_a_versioned_entry_is_served_only_under_its_generation(cache_backend: str) -> None:
+    first, second = make_tenant(), make_tenant()
+    reader = tenant_cache.VersionedReader(current_app._get_current_object())
+    parts = ("landing", "widget", "page")
+    for tenant in (first, second):
+        generation = tenant_cache.generation(tenant, CATALOG)
+        tenant_cache.store_versioned(tenant, CATALOG, parts, generation, f"page of {tenant.id}")
+    before = tenant_cache.stats()
+
+    assert reader.lookup(first.id, CATALOG, parts) == f"page of {first.id}"
+    assert reader.lookup(second.id, CATALOG, parts) == f"page of {second.id}"
+    tenant_cache.invalidate_catalog(first)
+    assert reader.lookup(first.id, CATALOG, parts) is None
+    assert reader.lookup(second.id, CATALOG, parts) == f"page of {second.id}"
+
+    after = tenant_cache.stats()
+    assert (after["hits"] - before["hits"], after["misses"] - before["misses"]) == (3, 1)
+
+
+def test_an_entry_computed_before_an_invalidation_is_never_served(cache_backend: str) -> None:
+    tenant = make_tenant()
+    reader = tenant_cache.VersionedReader(current_app._get_current_object())
+    generation = tenant_cache.generation(tenant, CATALOG)
+    # A write lands while the page is being rendered from the old catalog…
+    tenant_cache.invalidate_catalog(tenant)
+    tenant_cache.store_versioned(tenant, CATALOG, ("page",), generation, "rendered before")
+    # …so what was stored afterwards carries the old generation and is not served.
+    assert reader.lookup(tenant.id, CATALOG, ("page",)) is None
