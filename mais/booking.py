@@ -10,24 +10,29 @@ from __future__ import annotations
 import importlib.util
 import logging
 import secrets
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from flask import current_app, has_app_context
+from sqlalchemy import and_, bindparam, event, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from . import mail
 from .audit import record_audit
+from .cache import invalidate_availability
 from .catalog import AddOnView
 from .errors import DateUnavailable, DomainError, FormErrors, NotFound
 from .extensions import db
 from .locking import lock_date
 from .metrics import record_booking, record_hold_lost_to_race
 from .models import (
+    AddOn,
     Blackout,
     Booking,
     BookingAddOn,
@@ -37,10 +42,11 @@ from .models import (
     Package,
     Tenant,
     User,
+    package_addons,
 )
 from .models.base import utcnow
 from .money import checked_fee
-from .tenancy import tenant_operation
+from .tenancy import execute_in_scope, insert_or_skip, scope_tenant_id, tenant_operation
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,229 @@ REASON_BOOKED = "booked"
 REASON_UNAVAILABLE = "unavailable"
 REASON_BEYOND_HORIZON = "beyond horizon"
 TAKEN_MESSAGE = "This date was just taken."
+
+
+class TenantNotFound(LookupError):
+    """The tenant named by a provider's event does not exist."""
+
+
+class HoldNotFound(LookupError):
+    """The hold named by a provider's event does not exist (in that tenant)."""
+
+
+# --- Statements of the hot paths -----------------------------------------------------------
+# Pay and the payment webhook run prebuilt Core statements: an ORM statement costs several
+# times more CPU than the round trip it makes, and these two paths carry the load. Each names
+# its tenant as ``scope_tenant_id()``, which ``execute_in_scope`` binds to the current scope
+# (and checks, once per statement, that it filters every tenant-owned table and inserts its
+# rows with that tenant).
+
+_P, _A, _PA = Package.__table__, AddOn.__table__, package_addons
+_H, _B, _BA, _BL, _U = (
+    DateHold.__table__,
+    Booking.__table__,
+    BookingAddOn.__table__,
+    Blackout.__table__,
+    User.__table__,
+)
+_T = Tenant.__table__
+
+# The package and its active add-ons, in one round trip instead of a package and a lazy load.
+_SELECTION = (
+    select(
+        _P.c.id,
+        _P.c.price_cents,
+        _A.c.id.label("addon_id"),
+        _A.c.title.label("addon_title"),
+        _A.c.price_cents.label("addon_price_cents"),
+        _A.c.sort_order.label("addon_sort_order"),
+    )
+    .select_from(
+        _P.outerjoin(_PA, _PA.c.package_id == _P.c.id).outerjoin(
+            _A,
+            and_(
+                _A.c.id == _PA.c.addon_id,
+                _A.c.tenant_id == scope_tenant_id(),
+                _A.c.is_active.is_(True),
+            ),
+        )
+    )
+    .where(
+        _P.c.tenant_id == scope_tenant_id(),
+        _P.c.slug == bindparam("slug"),
+        _P.c.is_active.is_(True),
+    )
+)
+
+
+def _first_on_date(table: Any, *where: Any, column: Any = None) -> Any:
+    """A scalar subquery: the first ``column`` of the tenant's rows on ``:on_date``."""
+    return (
+        select(table.c.id if column is None else column)
+        .where(
+            table.c.tenant_id == scope_tenant_id(),
+            table.c.on_date == bindparam("on_date"),
+            *where,
+        )
+        .limit(1)
+        .correlate(None)  # a subquery of its own, even inside a query on the same table
+        .scalar_subquery()
+    )
+
+
+_BOOKED_ON_DATE = _first_on_date(_B, _B.c.status == BookingStatus.CONFIRMED)
+_ACTIVE_HOLD_ON_DATE = _first_on_date(
+    _H, _H.c.status == HoldStatus.ACTIVE, _H.c.expires_at > bindparam("now")
+)
+
+# Every closure of one day, in one round trip (the range version runs one query per kind).
+_CLOSURES = (
+    _BOOKED_ON_DATE.label("booking_id"),
+    _first_on_date(_BL, column=_BL.c.reason).label("blackout_reason"),
+    _ACTIVE_HOLD_ON_DATE.label("hold_id"),
+)
+_DAY_CLOSURES = select(*_CLOSURES)
+_SELECTION_AND_DAY = _SELECTION.add_columns(*_CLOSURES)
+
+_INSERT_HOLD = insert(_H).values(tenant_id=scope_tenant_id())
+
+_SET_CHECKOUT_SESSION = (
+    update(_H)
+    .where(_H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id())
+    .values(checkout_session_id=bindparam("session_id"), updated_at=bindparam("now"))
+)
+
+# Before the lock: the date to lock, and what the booking copies that the lock does not guard
+# (the tenant's name, the package's title). No row: no such tenant; no date: no such hold.
+_HOLD_BEFORE_LOCK = (
+    select(_T.c.name, _H.c.on_date, _P.c.title)
+    .select_from(
+        _T.outerjoin(
+            _H, and_(_H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id())
+        ).outerjoin(_P, and_(_P.c.id == _H.c.package_id, _P.c.tenant_id == scope_tenant_id()))
+    )
+    .where(_T.c.id == scope_tenant_id())
+)
+
+# Under the lock: the hold as it is now, and whether another booking or active hold has its
+# date (a statement of its own, so it sees everything committed before the lock was granted).
+_HOLD_UNDER_LOCK = select(
+    _H.c.status,
+    _H.c.on_date,
+    _H.c.package_id,
+    _H.c.addon_lines,
+    _H.c.package_price_cents,
+    _H.c.total_cents,
+    _H.c.commission_percent,
+    _H.c.commission_cents,
+    _H.c.currency,
+    _H.c.couple_name,
+    _H.c.partner_name,
+    _H.c.email,
+    _H.c.phone,
+    _H.c.checkout_session_id,
+    _H.c.payment_intent_id,
+    _BOOKED_ON_DATE.label("booked_by"),
+    _first_on_date(
+        _H,
+        _H.c.id != bindparam("hold_id"),
+        _H.c.status == HoldStatus.ACTIVE,
+        _H.c.expires_at > bindparam("now"),
+    ).label("held_by"),
+).where(_H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id())
+
+
+# The partial unique index on confirmed bookings is the arbiter: a conflict means the date was
+# sold meanwhile (the lock should prevent it), and the insert returns no id. Its predicate is
+# written as the index's own, so that PostgreSQL can infer the index.
+_INSERT_BOOKING = insert_or_skip(
+    _B, "(tenant_id, on_date) WHERE status = 'confirmed'", returning="id"
+)
+_INSERT_BOOKING_ADDONS = insert(_BA).values(tenant_id=scope_tenant_id()).inline()
+
+_HOLD_UPDATE = update(_H).where(
+    _H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id()
+)
+_CONVERT_HOLD = _HOLD_UPDATE.values(
+    status=HoldStatus.CONVERTED,
+    checkout_session_id=bindparam("session_id"),
+    payment_intent_id=bindparam("intent_id"),
+    updated_at=bindparam("now"),
+)
+_REFUND_HOLD = _HOLD_UPDATE.values(
+    status=HoldStatus.REFUNDED,
+    checkout_session_id=bindparam("session_id"),
+    payment_intent_id=bindparam("intent_id"),
+    refund_id=bindparam("new_refund_id"),
+    updated_at=bindparam("now"),
+)
+_BOOKING_OF_HOLD = select(_B.c.id).where(
+    _B.c.hold_id == bindparam("hold_id"), _B.c.tenant_id == scope_tenant_id()
+)
+_OWNER_EMAILS = select(_U.c.email).where(_U.c.tenant_id == scope_tenant_id()).order_by(_U.c.id)
+
+
+def _autoflush() -> None:
+    """Core statements do not autoflush as ORM queries do: write what the caller changed
+    first, so that they read it."""
+    if db.session.autoflush:
+        db.session.flush()
+
+
+def _expire_loaded(model: type, object_id: Any) -> None:
+    """A row changed by a Core statement: make its object, if the session holds one, read
+    it again instead of showing the old values."""
+    loaded = db.session.identity_map.get(identity_key(model, object_id))
+    if loaded is not None:
+        db.session.expire(loaded)
+
+
+def _commit_keeping(*objects: Any) -> None:
+    """Commit, but keep ``objects`` loaded: this transaction has just read or written them,
+    and expiring them would cost a query each to read the same values back. Everything else
+    in the session expires as usual."""
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+    if expire_on_commit:
+        kept = {id(obj) for obj in objects}
+        for obj in list(session.identity_map.values()):
+            if id(obj) not in kept:
+                session.expire(obj)
+
+
+# --- Availability cache ------------------------------------------------------------------------
+# The cache's own listeners see ORM flushes only; holds and bookings written by Core statements
+# are noted here and the tenant's availability is invalidated once their transaction commits.
+
+_DATES_CHANGED = "mais.booking.dates_changed"
+
+
+def _dates_changed(tenant_id: int) -> None:
+    db.session.info.setdefault(_DATES_CHANGED, set()).add(tenant_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_availability_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: nobody else sees the change until the real commit
+    changed = session.info.pop(_DATES_CHANGED, None)
+    if not changed or not has_app_context():
+        return
+    for tenant_id in changed:
+        try:
+            invalidate_availability(tenant_id)
+        except Exception:  # noqa: BLE001 - a cache outage must not undo the committed write
+            log.exception("availability cache invalidation failed for tenant %s", tenant_id)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_dates_changed(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_DATES_CHANGED, None)
 
 
 # --- Availability ---------------------------------------------------------------------------
@@ -81,8 +310,14 @@ def _external_busy_dates(tenant: Tenant, start: date, end: date) -> set[date]:
 @tenant_operation
 def day_statuses(tenant: Tenant, start: date, end: date) -> list[DayStatus]:
     """The status of every day from ``start`` to ``end`` inclusive: one query per kind of
-    closure, whatever the length of the range."""
-    return _statuses(tenant, start, end, _external_busy_dates(tenant, start, end))
+    closure, whatever the length of the range; one query in all for a single day."""
+    busy = _external_busy_dates(tenant, start, end)
+    if start == end:
+        _autoflush()
+        first_day = today()
+        horizon = first_day + timedelta(days=tenant.booking_horizon_days)
+        return [_one_day_status(start, first_day, horizon, busy)]
+    return _statuses(tenant, start, end, busy)
 
 
 def _statuses(tenant: Tenant, start: date, end: date, busy: set[date]) -> list[DayStatus]:
@@ -114,21 +349,51 @@ def _statuses(tenant: Tenant, start: date, end: date, busy: set[date]) -> list[D
     statuses = []
     day = start
     while day <= end:
-        if day < first_day:
-            status = DayStatus(day, False, REASON_PAST)
-        elif day > horizon:
-            status = DayStatus(day, False, REASON_BEYOND_HORIZON)
-        elif day in booked:
-            status = DayStatus(day, False, REASON_BOOKED)
-        elif day in blackouts:
-            status = DayStatus(day, False, REASON_UNAVAILABLE, blackouts[day] or None)
-        elif day in held or day in busy:
-            status = DayStatus(day, False, REASON_UNAVAILABLE)
-        else:
-            status = DayStatus(day, True, None)
-        statuses.append(status)
+        statuses.append(
+            _day_status(
+                day,
+                first_day,
+                horizon,
+                booked=day in booked,
+                blackout=blackouts.get(day),
+                held=day in held or day in busy,
+            )
+        )
         day += timedelta(days=1)
     return statuses
+
+
+def _day_status(
+    day: date, first_day: date, horizon: date, *, booked: bool, blackout: str | None, held: bool
+) -> DayStatus:
+    """``blackout`` is the blackout's reason ('' when it gave none), None when there is none."""
+    if day < first_day:
+        return DayStatus(day, False, REASON_PAST)
+    if day > horizon:
+        return DayStatus(day, False, REASON_BEYOND_HORIZON)
+    if booked:
+        return DayStatus(day, False, REASON_BOOKED)
+    if blackout is not None:
+        return DayStatus(day, False, REASON_UNAVAILABLE, blackout or None)
+    if held:
+        return DayStatus(day, False, REASON_UNAVAILABLE)
+    return DayStatus(day, True, None)
+
+
+def _one_day_status(day: date, first_day: date, horizon: date, busy: set[date]) -> DayStatus:
+    """``_statuses`` of a single day (the current scope's tenant) in one query, none when the
+    day is outside the bookable window anyway."""
+    if first_day <= day <= horizon:
+        row = execute_in_scope(db.session, _DAY_CLOSURES, {"on_date": day, "now": utcnow()}).one()
+        return _day_status(
+            day,
+            first_day,
+            horizon,
+            booked=row.booking_id is not None,
+            blackout=row.blackout_reason,
+            held=row.hold_id is not None or day in busy,
+        )
+    return _day_status(day, first_day, horizon, booked=False, blackout=None, held=False)
 
 
 @tenant_operation
@@ -197,13 +462,24 @@ class Quote:
     currency: str
 
 
-def _priced_selection(tenant: Tenant, package_slug: str, addon_ids: Iterable[int]):  # noqa: ANN202
-    package = db.session.scalar(
-        select(Package).where(Package.slug == package_slug, Package.is_active.is_(True))
-    )
-    if package is None:
+@dataclass(frozen=True)
+class _Priced:
+    package_id: int
+    quote: Quote
+
+
+def _priced_selection(tenant: Tenant, package_slug: str, addon_ids: Iterable[int]) -> _Priced:
+    _autoflush()
+    rows = execute_in_scope(db.session, _SELECTION, {"slug": package_slug}).all()
+    return _price(rows, addon_ids, tenant.currency)
+
+
+def _price(rows: Sequence[Any], addon_ids: Iterable[int], currency: str) -> _Priced:
+    """The selection priced from ``_SELECTION``'s rows (the package once per active add-on)."""
+    if not rows:
         raise NotFound("That package is not offered.", field="package")
-    offered = {addon.id: addon for addon in package.addons if addon.is_active}
+    package = rows[0]
+    offered = {row.addon_id: row for row in rows if row.addon_id is not None}
     wanted: list[int] = []
     for raw in addon_ids:
         try:
@@ -215,17 +491,17 @@ def _priced_selection(tenant: Tenant, package_slug: str, addon_ids: Iterable[int
         if addon_id not in wanted:
             wanted.append(addon_id)
     lines = tuple(
-        AddOnView(offered[i].id, offered[i].title, offered[i].price_cents)
-        for i in sorted(wanted, key=lambda i: (offered[i].sort_order, i))
+        AddOnView(i, offered[i].addon_title, offered[i].addon_price_cents)
+        for i in sorted(wanted, key=lambda i: (offered[i].addon_sort_order, i))
     )
     total = package.price_cents + sum(line.price_cents for line in lines)
-    return package, Quote(package.price_cents, lines, total, tenant.currency)
+    return _Priced(package.id, Quote(package.price_cents, lines, total, currency))
 
 
 @tenant_operation
 def quote(tenant: Tenant, package_slug: str, addon_ids: Iterable[int]) -> Quote:
     """The price of a selection, from the catalog; unknown, foreign or inactive add-ons refuse."""
-    return _priced_selection(tenant, package_slug, addon_ids)[1]
+    return _priced_selection(tenant, package_slug, addon_ids).quote
 
 
 # --- Hold and checkout ----------------------------------------------------------------------
@@ -276,48 +552,82 @@ def _hold(
 ) -> DateHold:
     """``hold_date``; ``use_lock=False`` exists only for the benchmark of the lock's cost."""
     _require_bookable(tenant)
-    package, priced = _priced_selection(tenant, package_slug, list(addon_ids))
-    fee = checked_fee(priced.total_cents, tenant.commission_percent)
-    tenant_id, percent, hold_minutes = (
+    addon_ids = list(addon_ids)
+    tenant_id, percent, currency, hold_minutes = (
         tenant.id,
         tenant.commission_percent,
+        tenant.currency,
         current_app.config["MAIS_HOLD_MINUTES"],
     )
-    package_id = package.id
+    first_day = today()
+    horizon = first_day + timedelta(days=tenant.booking_horizon_days)
     # Read the external calendar before locking: it may have to be fetched over the network.
     busy = _external_busy_dates(tenant, on_date, on_date)
 
+    _autoflush()
     if use_lock:
         lock_date(db.session, tenant_id, on_date)
-    status = _statuses(tenant, on_date, on_date, busy)[0]
+    # The selection and the date's state in one round trip, under the lock.
+    rows = execute_in_scope(
+        db.session,
+        _SELECTION_AND_DAY,
+        {"slug": package_slug, "on_date": on_date, "now": utcnow()},
+    ).all()
+    try:
+        priced = _price(rows, addon_ids, currency)
+    except DomainError:
+        db.session.rollback()  # releases the lock at once
+        raise
+    quote = priced.quote
+    fee = checked_fee(quote.total_cents, percent)
+    day = rows[0]
+    status = _day_status(
+        on_date,
+        first_day,
+        horizon,
+        booked=day.booking_id is not None,
+        blackout=day.blackout_reason,
+        held=day.hold_id is not None or on_date in busy,
+    )
     if not status.is_open:
         db.session.rollback()
         # The picker offers open dates only: a refusal under the lock is a race lost.
         record_hold_lost_to_race()
         raise _unavailable(tenant, on_date, _closed_message(status))
-    hold = DateHold(
-        tenant_id=tenant_id,
-        on_date=on_date,
-        package_id=package_id,
-        addon_lines=[
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "on_date": on_date,
+        "package_id": priced.package_id,
+        "addon_lines": [
             {"addon_id": line.id, "title": line.title, "price_cents": line.price_cents}
-            for line in priced.addon_lines
+            for line in quote.addon_lines
         ],
-        package_price_cents=priced.package_price_cents,
-        total_cents=priced.total_cents,
-        commission_percent=percent,
-        commission_cents=fee,
-        currency=priced.currency,
-        couple_name=couple.couple_name,
-        partner_name=couple.partner_name,
-        email=couple.email,
-        phone=couple.phone,
-        return_url=return_url,
-        status=HoldStatus.ACTIVE,
-        expires_at=utcnow() + timedelta(minutes=hold_minutes),
-    )
+        "package_price_cents": quote.package_price_cents,
+        "total_cents": quote.total_cents,
+        "commission_percent": percent,
+        "commission_cents": fee,
+        "currency": quote.currency,
+        "couple_name": couple.couple_name,
+        "partner_name": couple.partner_name,
+        "email": couple.email,
+        "phone": couple.phone,
+        "return_url": return_url,
+        "status": HoldStatus.ACTIVE,
+        "expires_at": now + timedelta(minutes=hold_minutes),
+        "checkout_session_id": None,
+        "payment_intent_id": None,
+        "refund_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    execute_in_scope(db.session, _INSERT_HOLD, values)
+    _dates_changed(tenant_id)
+    _commit_keeping(tenant)
+    # The row as written, handed back as a loaded object of the session (no read back).
+    hold = DateHold(tenant_id=tenant_id, **values)
+    make_transient_to_detached(hold)
     db.session.add(hold)
-    db.session.commit()
     log.info("hold %s created for tenant %s", hold.id, tenant_id)
     return hold
 
@@ -339,7 +649,8 @@ def get_hold(tenant: Tenant, hold_id: str) -> DateHold:
 @tenant_operation
 def start_checkout(tenant: Tenant, hold: DateHold, *, success_url: str, cancel_url: str) -> str:
     """Open the provider's payment page for an active hold; returns where to send the top
-    window. Calling it again for the same hold reuses the same session (idempotency key)."""
+    window. Calling it again for the same hold reuses the same session (idempotency key).
+    Commits."""
     from .payments import get_provider
 
     if hold.tenant_id != tenant.id:
@@ -353,8 +664,15 @@ def start_checkout(tenant: Tenant, hold: DateHold, *, success_url: str, cancel_u
     session = get_provider().create_checkout_session(
         tenant=tenant, hold=hold, success_url=success_url, cancel_url=cancel_url
     )
-    hold.checkout_session_id = session.id
-    db.session.commit()
+    now = utcnow()
+    execute_in_scope(
+        db.session,
+        _SET_CHECKOUT_SESSION,
+        {"hold_id": hold.id, "session_id": session.id, "now": now},
+    )
+    set_committed_value(hold, "checkout_session_id", session.id)
+    set_committed_value(hold, "updated_at", now)
+    _commit_keeping(tenant, hold)
     return session.url
 
 
@@ -366,10 +684,10 @@ def find_booking_for_hold(tenant: Tenant, hold_id: str) -> Booking | None:
 # --- Confirmation, expiry, lost races (driven by the provider's webhooks) -------------------
 
 
-def _owner_emails(tenant: Tenant) -> list[str]:
-    return list(
-        db.session.scalars(select(User.email).where(User.tenant_id == tenant.id).order_by(User.id))
-    )
+def _owner_emails() -> list[str]:
+    """The addresses of the current scope's tenant's owners, in a stable order (it numbers
+    their notices' dedup keys)."""
+    return list(execute_in_scope(db.session, _OWNER_EMAILS).scalars())
 
 
 def _locked_hold(tenant: Tenant, hold_id: str) -> DateHold | None:
@@ -383,28 +701,10 @@ def _locked_hold(tenant: Tenant, hold_id: str) -> DateHold | None:
     )
 
 
-def _date_taken_by_other(hold: DateHold) -> bool:
-    if db.session.scalar(
-        select(Booking.id).where(
-            Booking.on_date == hold.on_date, Booking.status == BookingStatus.CONFIRMED
-        )
-    ):
-        return True
-    return bool(
-        db.session.scalar(
-            select(DateHold.id).where(
-                DateHold.on_date == hold.on_date,
-                DateHold.id != hold.id,
-                DateHold.status == HoldStatus.ACTIVE,
-                DateHold.expires_at > utcnow(),
-            )
-        )
-    )
-
-
-def _mail_context(tenant: Tenant, record: DateHold | Booking, **extra: Any) -> dict[str, Any]:
+def _mail_context(tenant_name: str, record: Any, **extra: Any) -> dict[str, Any]:
+    """``record``: a hold or a booking (object or row), which name the couple alike."""
     return {
-        "tenant_name": tenant.name,
+        "tenant_name": tenant_name,
         "couple_name": record.couple_name,
         "partner_name": record.partner_name,
         "on_date": record.on_date,
@@ -416,14 +716,36 @@ def _mail_context(tenant: Tenant, record: DateHold | Booking, **extra: Any) -> d
 
 @tenant_operation
 def confirm_paid_hold(
-    tenant: Tenant,
+    tenant: Tenant | int,
     hold_id: str,
     *,
     checkout_session_id: str | None,
     payment_intent_id: str | None,
 ) -> Booking | None:
     """The provider says the couple paid for ``hold_id``: make the booking, or, when the date
-    was lost meanwhile, refund once and apologise. Idempotent; the caller commits."""
+    was lost meanwhile, refund once and apologise. Idempotent; the caller commits.
+
+    Returns the booking, read back for the caller; ``book_paid_hold`` does the same without.
+    Raises ``TenantNotFound`` or ``HoldNotFound`` when the tenant or the hold does not exist.
+    """
+    booking_id = _confirm(
+        tenant,
+        hold_id,
+        checkout_session_id=checkout_session_id,
+        payment_intent_id=payment_intent_id,
+    )
+    return None if booking_id is None else db.session.get(Booking, booking_id)
+
+
+@tenant_operation
+def book_paid_hold(
+    tenant: Tenant | int,
+    hold_id: str,
+    *,
+    checkout_session_id: str | None,
+    payment_intent_id: str | None,
+) -> int | None:
+    """``confirm_paid_hold`` for the webhook: the booking's id, None when it refunded."""
     return _confirm(
         tenant,
         hold_id,
@@ -433,115 +755,147 @@ def confirm_paid_hold(
 
 
 def _confirm(
-    tenant: Tenant,
+    tenant: Tenant | int,
     hold_id: str,
     *,
     checkout_session_id: str | None,
     payment_intent_id: str | None,
     use_lock: bool = True,
-) -> Booking | None:
-    """``confirm_paid_hold``; ``use_lock=False`` exists only for the benchmark."""
+) -> int | None:
+    """``book_paid_hold``; ``use_lock=False`` exists only for the benchmark."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.id
+    session = db.session
+    _autoflush()
+    before = execute_in_scope(session, _HOLD_BEFORE_LOCK, {"hold_id": hold_id}).first()
+    if before is None:
+        raise TenantNotFound(f"tenant {tenant_id} does not exist")
+    if before.on_date is None:
+        raise HoldNotFound(f"hold {hold_id} does not exist")
     if use_lock:
-        hold = _locked_hold(tenant, hold_id)
-    else:
-        hold = db.session.scalar(select(DateHold).where(DateHold.id == hold_id))
+        lock_date(session, tenant_id, before.on_date)
+    now = utcnow()
+    hold = execute_in_scope(
+        session, _HOLD_UNDER_LOCK, {"hold_id": hold_id, "on_date": before.on_date, "now": now}
+    ).first()
     if hold is None:
-        raise LookupError(f"hold {hold_id} does not exist")
+        raise HoldNotFound(f"hold {hold_id} does not exist")
     if hold.status == HoldStatus.CONVERTED:
-        return find_booking_for_hold(tenant, hold.id)
+        return execute_in_scope(session, _BOOKING_OF_HOLD, {"hold_id": hold_id}).scalar()
     if hold.status == HoldStatus.REFUNDED:
         return None
-    hold.payment_intent_id = payment_intent_id or hold.payment_intent_id
-    hold.checkout_session_id = checkout_session_id or hold.checkout_session_id
-
-    if _date_taken_by_other(hold):
-        _refund_lost_hold(tenant, hold)
+    payment = {
+        "hold_id": hold_id,
+        "session_id": checkout_session_id or hold.checkout_session_id,
+        "intent_id": payment_intent_id or hold.payment_intent_id,
+        "now": now,
+    }
+    if hold.booked_by is not None or hold.held_by is not None:
+        _refund_lost_hold(tenant_id, before.name, hold, payment)
         return None
-    try:
-        with db.session.begin_nested():
-            booking = _booking_from_hold(hold)
-            db.session.add(booking)
-            db.session.flush()
-    except IntegrityError:
+    values: dict[str, Any] = {
+        "reference": secrets.token_hex(5).upper(),
+        "hold_id": hold_id,
+        "on_date": hold.on_date,
+        "package_id": hold.package_id,
+        "package_title": before.title or "",
+        "package_price_cents": hold.package_price_cents,
+        "couple_name": hold.couple_name,
+        "partner_name": hold.partner_name,
+        "email": hold.email,
+        "phone": hold.phone,
+        "total_cents": hold.total_cents,
+        "currency": hold.currency,
+        "commission_percent": hold.commission_percent,
+        "commission_cents": hold.commission_cents,
+        "status": BookingStatus.CONFIRMED,
+        "checkout_session_id": payment["session_id"],
+        "payment_intent_id": payment["intent_id"],
+        "refund_id": None,
+        "cancelled_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    booking_id = execute_in_scope(session, _INSERT_BOOKING, values).scalar()
+    if booking_id is None:
         # The unique (tenant, date) index caught what the lock should have: still never sell twice.
-        _refund_lost_hold(tenant, hold)
+        _refund_lost_hold(tenant_id, before.name, hold, payment)
         return None
-    hold.status = HoldStatus.CONVERTED
-    context = _mail_context(tenant, booking, reference=booking.reference)
-    context["package_title"] = booking.package_title
-    context["addon_titles"] = [line["title"] for line in hold.addon_lines]
-    mail.enqueue_mail(
-        template="booking_confirmation",
-        to=booking.email,
-        dedup_key=f"booking-confirmation:{booking.id}",
-        context=context,
-        tenant_id=tenant.id,
-    )
-    for index, owner_email in enumerate(_owner_emails(tenant)):
-        mail.enqueue_mail(
-            template="booking_notice",
-            to=owner_email,
-            dedup_key=f"booking-notice:{booking.id}:{index}",
-            context=context,
-            tenant_id=tenant.id,
+    if hold.addon_lines:
+        execute_in_scope(
+            session,
+            _INSERT_BOOKING_ADDONS,
+            [
+                {
+                    "booking_id": booking_id,
+                    "addon_id": line.get("addon_id"),
+                    "title": line["title"],
+                    "price_cents": line["price_cents"],
+                }
+                for line in hold.addon_lines
+            ],
         )
-    record_audit(tenant, "booking.confirmed", "booking", booking.id, actor="stripe")
-    record_booking()
-    log.info("hold %s converted into booking %s", hold.id, booking.id)
-    return booking
-
-
-def _booking_from_hold(hold: DateHold) -> Booking:
-    package = db.session.get(Package, hold.package_id)
-    booking = Booking(
-        tenant_id=hold.tenant_id,
-        reference=secrets.token_hex(5).upper(),
-        hold_id=hold.id,
-        on_date=hold.on_date,
-        package_id=hold.package_id,
-        package_title=package.title if package else "",
-        package_price_cents=hold.package_price_cents,
-        couple_name=hold.couple_name,
-        partner_name=hold.partner_name,
-        email=hold.email,
-        phone=hold.phone,
-        total_cents=hold.total_cents,
-        currency=hold.currency,
-        commission_percent=hold.commission_percent,
-        commission_cents=hold.commission_cents,
-        status=BookingStatus.CONFIRMED,
-        checkout_session_id=hold.checkout_session_id,
-        payment_intent_id=hold.payment_intent_id,
+    execute_in_scope(session, _CONVERT_HOLD, payment)
+    _expire_loaded(DateHold, hold_id)
+    _dates_changed(tenant_id)
+    context = _mail_context(
+        before.name,
+        hold,
+        reference=values["reference"],
+        package_title=values["package_title"],
+        addon_titles=[line["title"] for line in hold.addon_lines],
     )
-    booking.addons = [
-        BookingAddOn(
-            tenant_id=hold.tenant_id,
-            addon_id=line.get("addon_id"),
-            title=line["title"],
-            price_cents=line["price_cents"],
+    mails = [
+        mail.Mail(
+            "booking_confirmation",
+            hold.email,
+            f"booking-confirmation:{booking_id}",
+            context,
+            tenant_id,
         )
-        for line in hold.addon_lines
     ]
-    return booking
+    mails += [
+        mail.Mail(
+            "booking_notice",
+            owner_email,
+            f"booking-notice:{booking_id}:{index}",
+            context,
+            tenant_id,
+        )
+        for index, owner_email in enumerate(_owner_emails())
+    ]
+    mail.enqueue_mails(mails)
+    record_audit(tenant_id, "booking.confirmed", "booking", booking_id, actor="stripe")
+    record_booking()
+    log.info("hold %s converted into booking %s", hold_id, booking_id)
+    return booking_id
 
 
-def _refund_lost_hold(tenant: Tenant, hold: DateHold) -> None:
+def _refund_lost_hold(tenant_id: int, tenant_name: str, hold: Any, payment: dict[str, Any]) -> None:
+    """``hold``: the row read under the lock; ``payment``: the parameters of its update."""
     from .payments import get_provider
 
-    if hold.payment_intent_id:
-        hold.refund_id = get_provider().refund(
-            payment_intent_id=hold.payment_intent_id, idempotency_key=f"lost-hold-{hold.id}"
+    hold_id = payment["hold_id"]
+    refund_id = None
+    if payment["intent_id"]:
+        refund_id = get_provider().refund(
+            payment_intent_id=payment["intent_id"], idempotency_key=f"lost-hold-{hold_id}"
         )
-    hold.status = HoldStatus.REFUNDED
-    mail.enqueue_mail(
-        template="lost_race_refund",
-        to=hold.email,
-        dedup_key=f"lost-race-refund:{hold.id}",
-        context=_mail_context(tenant, hold),
-        tenant_id=tenant.id,
+    execute_in_scope(db.session, _REFUND_HOLD, {**payment, "new_refund_id": refund_id})
+    _expire_loaded(DateHold, hold_id)
+    _dates_changed(tenant_id)
+    mail.enqueue_mails(
+        [
+            mail.Mail(
+                "lost_race_refund",
+                hold.email,
+                f"lost-race-refund:{hold_id}",
+                _mail_context(tenant_name, hold),
+                tenant_id,
+            )
+        ]
     )
-    record_audit(tenant, "hold.refunded_after_losing_date", "hold", hold.id, actor="stripe")
-    log.warning("hold %s paid after losing its date; refunded", hold.id)
+    record_audit(tenant_id, "hold.refunded_after_losing_date", "hold", hold_id, actor="stripe")
+    log.warning("hold %s paid after losing its date; refunded", hold_id)
 
 
 @tenant_operation
@@ -628,7 +982,10 @@ def cancel_booking(
         to=booking.email,
         dedup_key=f"booking-cancelled:{booking.id}",
         context=_mail_context(
-            tenant, booking, reference=booking.reference, refunded=booking.refund_id is not None
+            tenant.name,
+            booking,
+            reference=booking.reference,
+            refunded=booking.refund_id is not None,
         ),
         tenant_id=tenant.id,
     )

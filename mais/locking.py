@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, scoped_session
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _MASK = 0xFFFFFFFFFFFFFFFF
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def date_lock_key(tenant_id: int, on_date: date) -> int:
@@ -37,9 +38,9 @@ def lock_date(session: Session, tenant_id: int, on_date: date) -> None:
     if session.get_bind().dialect.name == "sqlite":
         begin_immediate(session)
         return
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": date_lock_key(tenant_id, on_date)}
-    )
+    # On the session's connection: the ORM's per-statement machinery would cost more than the
+    # lock itself, and this statement names no table.
+    session.connection().execute(_ADVISORY_LOCK, {"key": date_lock_key(tenant_id, on_date)})
 
 
 def begin_immediate(session: Session) -> None:

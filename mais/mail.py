@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -26,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus
 from .models.base import utcnow
-from .tenancy import platform_scope
+from .tenancy import insert_or_skip, platform_scope
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,55 @@ def enqueue_mail(
     if has_request_context():
         g.mais_mail_enqueued = True
     return message
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One email for ``enqueue_mails``."""
+
+    template: str
+    to: str
+    dedup_key: str
+    context: dict[str, Any]
+    tenant_id: int | None
+
+
+# A message whose dedup key is known is skipped, without a query and a savepoint per message.
+_INSERT_NEW_MESSAGE = insert_or_skip(OutboxMessage.__table__, "(dedup_key)")
+
+
+def enqueue_mails(mails: Sequence[Mail]) -> None:
+    """Add emails to the current transaction in one round trip. A message whose ``dedup_key``
+    is already in the outbox (or being added by a concurrent transaction) is skipped, as
+    ``enqueue_mail`` skips it, but without a query and a savepoint per message."""
+    if not mails:
+        return
+    now = utcnow()
+    rows = []
+    for mail in mails:
+        subject, body_text, body_html = _render(mail.template, mail.context)
+        rows.append(
+            {
+                "dedup_key": mail.dedup_key,
+                "tenant_id": mail.tenant_id,
+                "template": mail.template,
+                "to_email": mail.to,
+                "subject": subject,
+                "body_text": body_text,
+                "body_html": body_html,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "last_error": None,
+                "sent_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    # One executemany (psycopg sends the rows in one pipeline), on the session's connection:
+    # the outbox is a platform table, so the ORM's execution events have nothing to check.
+    db.session.connection().execute(_INSERT_NEW_MESSAGE, rows)
+    if has_request_context():
+        g.mais_mail_enqueued = True
 
 
 def _as_email(message: OutboxMessage) -> EmailMessage:

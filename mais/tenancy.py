@@ -19,15 +19,35 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import ForeignKey, Select, Table, event, select
+from sqlalchemy import (
+    BinaryExpression,
+    BindParameter,
+    ColumnClause,
+    Delete,
+    ForeignKey,
+    Insert,
+    Result,
+    Select,
+    Table,
+    TextClause,
+    Update,
+    bindparam,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.orm import (
     Mapped,
+    Mapper,
     ORMExecuteState,
     Session,
     declared_attr,
     mapped_column,
     with_loader_criteria,
 )
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import Join, ScalarSelect, SelectBase, TextualSelect
 from sqlalchemy.sql.util import find_tables
 
 from .errors import NotFound
@@ -135,20 +155,26 @@ def tenant_operation(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-_owned_tables_cache: tuple[int, dict[Table, type]] = (-1, {})
+_owned_tables_cache: dict[Table, type] | None = None
+
+
+@event.listens_for(Mapper, "after_mapper_constructed")
+def _forget_owned_tables(mapper: Mapper[Any], class_: type) -> None:
+    # Every statement asks for this map; building it walks all mappers, so it is rebuilt only
+    # when a model is mapped.
+    global _owned_tables_cache
+    _owned_tables_cache = None
 
 
 def _tenant_owned_tables() -> dict[Table, type]:
     global _owned_tables_cache
-    mappers = Base.registry.mappers
-    if _owned_tables_cache[0] != len(mappers):
-        tables = {
-            mapper.local_table: mapper.class_
-            for mapper in mappers
+    if _owned_tables_cache is None:
+        _owned_tables_cache = {
+            mapper.local_table: mapper.class_  # type: ignore[misc]
+            for mapper in Base.registry.mappers
             if issubclass(mapper.class_, TenantOwned)
         }
-        _owned_tables_cache = (len(mappers), tables)  # type: ignore[assignment]
-    return _owned_tables_cache[1]
+    return _owned_tables_cache
 
 
 def _tenant_tables_in(state: ORMExecuteState) -> tuple[dict[Table, type], set[Table]]:
@@ -177,6 +203,9 @@ def _tenant_tables_in(state: ORMExecuteState) -> tuple[dict[Table, type], set[Ta
 
 @event.listens_for(Session, "do_orm_execute")
 def _apply_tenant_criteria(state: ORMExecuteState) -> None:
+    if state.is_insert:
+        _check_insert(state)
+        return
     if not (state.is_select or state.is_update or state.is_delete):
         return
     if state.execution_options.get("mais_cross_tenant_ok"):
@@ -201,6 +230,14 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
         for from_clause in statement.get_final_froms():
             if isinstance(from_clause, Table) and from_clause in tables:
                 statement = statement.select_from(tables[from_clause])
+    if (
+        not state.is_orm_statement
+        and isinstance(statement, Update | Delete)
+        and statement.table in tables
+    ):
+        # Loader criteria reach only ORM entities: a Core UPDATE or DELETE of the table itself
+        # (update(Package.__table__)) would otherwise write every tenant's rows.
+        statement = statement.where(statement.table.c.tenant_id == tenant_id)
     state.statement = statement.options(
         with_loader_criteria(
             TenantOwned,
@@ -209,6 +246,220 @@ def _apply_tenant_criteria(state: ORMExecuteState) -> None:
             track_closure_variables=True,
         )
     )
+
+
+# --- Core INSERTs ---------------------------------------------------------------------------
+# ``before_flush`` stamps and checks the rows the ORM writes; a Core INSERT (the hot paths write
+# with prebuilt statements) never passes through it, so the same rule is checked here, on the
+# values the statement will actually send.
+
+_MISSING = object()
+
+
+def _insert_tenant_ids(state: ORMExecuteState) -> list[Any]:
+    """The tenant_id of every row the INSERT writes (``_MISSING`` where it names none)."""
+    statement: Insert = state.statement  # type: ignore[assignment]
+    if statement.select is not None:
+        raise TenantScopeError(
+            "INSERT … SELECT into a tenant-owned table cannot be checked; insert values"
+        )
+    parameters = state.parameters
+    parameter_sets = parameters if isinstance(parameters, list) else [parameters or {}]
+    rows = statement._multi_values[0] if statement._multi_values else [statement._values or {}]
+    found = []
+    for row in rows:
+        value = next(
+            (v for k, v in row.items() if getattr(k, "key", k) == "tenant_id"),
+            _MISSING,
+        )
+        for given in parameter_sets:
+            if value is _MISSING:
+                found.append(given.get("tenant_id", _MISSING))
+            elif isinstance(value, BindParameter):
+                found.append(given.get(value.key, value.value))
+            elif isinstance(value, ClauseElement):
+                # A SQL expression (a subquery, a function) is only known to the database.
+                raise TenantScopeError("tenant_id of a Core INSERT must be a plain value")
+            else:
+                found.append(value)
+    return found
+
+
+def _check_insert(state: ORMExecuteState) -> None:
+    table = getattr(state.statement, "table", None)
+    owned = _tenant_owned_tables()
+    if table is None or table not in owned:
+        return
+    name = owned[table].__name__
+    scope = _current_scope.get()
+    if scope is None:
+        raise TenantScopeError(f"{name} was inserted outside a tenant scope")
+    for tenant_id in _insert_tenant_ids(state):
+        if tenant_id is _MISSING or tenant_id is None:
+            raise TenantScopeError(f"{name} was inserted without a tenant_id")
+        if not scope.is_platform and tenant_id != scope.tenant_id:
+            raise TenantScopeError(
+                f"{name} of tenant {tenant_id} was inserted in the scope of tenant "
+                f"{scope.tenant_id}"
+            )
+
+
+# --- Prebuilt Core statements ---------------------------------------------------------------
+# The listener above costs more than a small query itself (it walks the statement and re-derives
+# its cache key on every call). The hot paths therefore run statements built once at import
+# time, which name their tenant as the bound parameter ``scope_tenant_id()``: each statement is
+# checked once to filter every tenant-owned table it reads or writes by that parameter (and to
+# insert rows with it), and the parameter is always the current scope's tenant, so it can be
+# neither forgotten nor crossed.
+
+_checked_statements: dict[int, ClauseElement] = {}
+
+# Not "tenant_id": in an UPDATE, a parameter named like a column would also be SET.
+SCOPE_TENANT_PARAM = "scope_tenant_id"
+
+
+def scope_tenant_id() -> BindParameter[Any]:
+    """The current scope's tenant in a prebuilt statement (``execute_in_scope`` binds it)."""
+    return bindparam(SCOPE_TENANT_PARAM)
+
+
+def _own_tenant_filters(clauses: list[Any]) -> set[Any]:
+    """Tables compared ``tenant_id = scope_tenant_id()`` in these clauses, not counting nested
+    SELECTs (each of which must filter its own tables)."""
+    filtered: set[Any] = set()
+    stack = [clause for clause in clauses if clause is not None]
+    while stack:
+        element = stack.pop()
+        if isinstance(element, SelectBase | ScalarSelect):
+            continue
+        if isinstance(element, BinaryExpression) and element.operator is operators.eq:
+            for column, other in ((element.left, element.right), (element.right, element.left)):
+                if (
+                    isinstance(column, ColumnClause)
+                    and column.name == "tenant_id"
+                    and isinstance(other, BindParameter)
+                    and other.key == SCOPE_TENANT_PARAM
+                ):
+                    filtered.add(column.table)
+        stack.extend(element.get_children())
+    return filtered
+
+
+def _leaf_froms(from_clause: Any, clauses: list[Any]) -> list[Any]:
+    if isinstance(from_clause, Join):
+        clauses.append(from_clause.onclause)
+        return _leaf_froms(from_clause.left, clauses) + _leaf_froms(from_clause.right, clauses)
+    return [from_clause]
+
+
+_inserts_or_skips: dict[int, TextClause | TextualSelect] = {}
+
+
+def insert_or_skip(
+    table: Table, conflict: str, *, returning: str | None = None
+) -> TextClause | TextualSelect:
+    """``INSERT … ON CONFLICT <conflict> DO NOTHING [RETURNING <returning>]`` of every column
+    of ``table`` but its autoincremented key; parameters are named and typed as the columns.
+
+    Plain SQL because PostgreSQL and SQLite share this syntax, while SQLAlchemy 2.0 compiles
+    its dialect-specific insert constructs (which have no cache key) anew on every execution,
+    at a cost greater than the round trip. In a tenant-owned table tenant_id is
+    ``scope_tenant_id()``: such a statement runs through ``execute_in_scope`` only.
+    """
+    columns = [column for column in table.columns if column is not table.autoincrement_column]
+    owned = table in _tenant_owned_tables()
+
+    def placeholder(name: str) -> str:
+        return f":{SCOPE_TENANT_PARAM}" if owned and name == "tenant_id" else f":{name}"
+
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(column.name for column in columns)}) "
+        f"VALUES ({', '.join(placeholder(column.name) for column in columns)}) "
+        f"ON CONFLICT {conflict} DO NOTHING"
+    )
+    binds = [bindparam(placeholder(column.name)[1:], type_=column.type) for column in columns]
+    statement: TextClause | TextualSelect = text(
+        sql + (f" RETURNING {returning}" if returning else "")
+    ).bindparams(*binds)
+    if returning:
+        statement = statement.columns(table.c[returning])  # type: ignore[union-attr]
+    _inserts_or_skips[id(statement)] = statement
+    return statement
+
+
+def check_tenant_filtered(statement: ClauseElement) -> None:
+    """Raise unless every SELECT, UPDATE and DELETE inside ``statement`` compares each
+    tenant-owned table it names (no aliases) with ``scope_tenant_id()`` in its own WHERE or
+    ON clauses, and every INSERT into such a table takes its tenant_id from it. SQL text is
+    refused unless ``insert_or_skip`` wrote it."""
+    if isinstance(statement, TextClause | TextualSelect):
+        if _inserts_or_skips.get(id(statement)) is not statement:
+            raise TenantScopeError("SQL text on tenant data must come from insert_or_skip")
+        return
+    owned = _tenant_owned_tables()
+    for element in visitors.iterate(statement):
+        if isinstance(element, Insert):
+            _check_scoped_insert(element, owned)
+            continue
+        if isinstance(element, Select):
+            clauses: list[Any] = [element.whereclause]
+            froms = [leaf for f in element.get_final_froms() for leaf in _leaf_froms(f, clauses)]
+        elif isinstance(element, Update | Delete):
+            clauses, froms = [element.whereclause], [element.table]
+        else:
+            continue
+        filtered = _own_tenant_filters(clauses)
+        for from_clause in froms:
+            base = getattr(from_clause, "element", None)
+            if from_clause not in owned and base is not None and base in owned:
+                raise TenantScopeError("prebuilt statements may not alias tenant-owned tables")
+            if from_clause in owned and from_clause not in filtered:
+                raise TenantScopeError(
+                    f"{from_clause.name} is not filtered by tenant_id = scope_tenant_id() in "
+                    f"{element}"
+                )
+
+
+def _check_scoped_insert(statement: Insert, owned: dict[Table, type]) -> None:
+    """A row of a tenant-owned table takes its tenant_id from the scope, by construction."""
+    if statement.table not in owned:
+        return
+    values = statement._values or {}
+    tenant_id = next((v for k, v in values.items() if getattr(k, "key", k) == "tenant_id"), None)
+    if statement.select is not None or not (
+        isinstance(tenant_id, BindParameter) and tenant_id.key == SCOPE_TENANT_PARAM
+    ):
+        raise TenantScopeError(
+            f"an INSERT into {statement.table.name} takes .values(tenant_id=scope_tenant_id())"
+        )
+
+
+Params = dict[str, Any] | list[dict[str, Any]]
+
+
+def execute_in_scope(
+    session: Session, statement: ClauseElement, params: Params | None = None
+) -> Result[Any]:
+    """Run a prebuilt Core statement in the current tenant's scope, binding
+    ``scope_tenant_id()`` to that tenant (a list of parameter sets runs as an executemany).
+    For statements built once (at module level): each is checked on its first use, and
+    remembered."""
+    scope = _current_scope.get()
+    if scope is None or scope.is_platform:
+        raise TenantScopeError("A tenant statement ran outside a tenant scope")
+    if _checked_statements.get(id(statement)) is not statement:
+        check_tenant_filtered(statement)
+        _checked_statements[id(statement)] = statement  # kept alive, so its id stays its own
+    tenant = {SCOPE_TENANT_PARAM: scope.tenant_id}
+    bound: Params
+    if params is None:
+        bound = tenant
+    elif isinstance(params, list):
+        bound = [{**row, **tenant} for row in params]
+    else:
+        bound = {**params, **tenant}  # the scope's tenant last: a caller cannot replace it
+    # The session's connection: same transaction, no ORM event (the check above replaces it).
+    return session.connection().execute(statement, bound)  # type: ignore[arg-type]
 
 
 @event.listens_for(Session, "before_flush")

@@ -1,10 +1,12 @@
 """Provider webhooks: verify, record once, process in the same transaction.
 
-Each event is inserted into ``webhook_events`` with ``ON CONFLICT DO NOTHING`` and then locked, so
-concurrent deliveries of one event queue up behind the first; a delivery that finds the event
-processed answers 200 and changes nothing. Processing runs in a savepoint: when it raises, its
-effects roll back, the event is kept as failed with a sanitized error, and the provider's retry
-(or an operator's replay) runs it again.
+Each event is inserted into ``webhook_events`` with ``ON CONFLICT DO NOTHING … RETURNING``: a
+fresh event is this transaction's own row, which concurrent deliveries of the same event wait
+for; a known one is locked (``FOR UPDATE``), and a delivery that finds it processed answers 200
+and changes nothing. The handler runs in that same transaction, and the event is marked
+processed when it returns. When it raises, the whole attempt rolls back (its effects, a fresh
+event's row) and the failure is recorded in a transaction of its own, with a sanitized error;
+the provider's retry (or an operator's replay) runs it again.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import StatementError
 
 from . import booking as booking_service
@@ -34,7 +35,7 @@ from .models import (
 )
 from .models.base import utcnow
 from .payments import InvalidSignature, get_provider
-from .tenancy import platform_scope
+from .tenancy import insert_or_skip, platform_scope
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def receive_webhook(payload: bytes, signature_header: str | None) -> WebhookResu
         log.warning("webhook refused: invalid or stale signature")
         record_webhook_outcome("rejected")
         return WebhookResult(400, "invalid signature")
+    if not isinstance(event, dict):
+        return WebhookResult(400, "rejected: not an event (an event is a JSON object)")
     event_id, event_type = event.get("id"), event.get("type")
     if not (
         isinstance(event_id, str)
@@ -91,74 +94,144 @@ def replay_webhook_event(event_id: int) -> WebhookStatus:
         return db.session.get(WebhookEvent, event_id).status  # type: ignore[union-attr]
 
 
-def _insert_ignoring_duplicate(event_id: str, event_type: str, payload: dict[str, Any]) -> None:
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    now = utcnow()
-    db.session.execute(
-        insert(WebhookEvent)
-        .values(
-            provider_event_id=event_id,
-            type=event_type,
-            status=WebhookStatus.PENDING,
-            attempts=0,
-            payload=payload,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["provider_event_id"])
+_EVENTS = WebhookEvent.__table__
+# A fresh event is inserted already counting its first attempt; RETURNING tells a fresh event
+# (ours until we commit: a concurrent delivery of it waits on its key) from a known one.
+_INSERT_NEW_EVENT = insert_or_skip(_EVENTS, "(provider_event_id)", returning="id")
+_MARK_PROCESSED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(
+        status=WebhookStatus.PROCESSED,
+        processed_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        tenant_id=bindparam("new_tenant_id"),
     )
+)
+
+
+def _insert_event(
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    status: WebhookStatus = WebhookStatus.PENDING,
+    last_error: str | None = None,
+    tenant_id: int | None = None,
+) -> int | None:
+    """The new row's id, or None when the event is already stored."""
+    now = utcnow()
+    # On the session's connection: events are a platform table, nothing for the ORM to check.
+    return (
+        db.session.connection()
+        .execute(
+            _INSERT_NEW_EVENT,
+            {
+                "provider_event_id": event_id,
+                "type": event_type,
+                "status": status,
+                "attempts": 1,
+                "last_error": last_error,
+                "tenant_id": tenant_id,
+                "payload": payload,
+                "processed_at": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        .scalar()
+    )
+
+
+def _locked_event(event_id: str) -> WebhookEvent:
+    return db.session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.provider_event_id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _begin() -> None:
+    if db.session.get_bind().dialect.name == "sqlite":
+        # SQLite serializes writers; take the write lock now so the date lock inside the
+        # handler does not have to end this transaction to get it.
+        begin_immediate(db.session)
 
 
 def _record_and_process(event_id: str, event_type: str, payload: dict[str, Any]) -> WebhookResult:
     session = db.session
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite serializes writers; take the write lock now so the date lock inside the
-        # handler does not have to end this transaction to get it.
-        begin_immediate(session)
+    _begin()
     with platform_scope("webhook events are routed to their tenant by their payload"):
-        _insert_ignoring_duplicate(event_id, event_type, payload)
-        record = session.scalars(
-            select(WebhookEvent)
-            .where(WebhookEvent.provider_event_id == event_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one()
-        if record.status == WebhookStatus.PROCESSED:
-            session.commit()
-            record_webhook_outcome("duplicate")
-            return WebhookResult(200, "duplicate")
-        record.attempts += 1
+        new_id = _insert_event(event_id, event_type, payload)
+        record = None
+        if new_id is None:
+            # Known already: wait for any delivery processing it, then look at its outcome.
+            record = _locked_event(event_id)
+            if record.status == WebhookStatus.PROCESSED:
+                session.commit()
+                record_webhook_outcome("duplicate")
+                return WebhookResult(200, "duplicate")
         try:
-            with session.begin_nested():
-                tenant_id = _process(event_type, payload)
-        except MalformedEvent as error:
-            record.status = WebhookStatus.FAILED
-            record.last_error = sanitize_error(error, payload)
-            session.commit()
-            log.warning(
-                "webhook event %s (%s) rejected: %s", record.id, event_type, record.last_error
-            )
-            record_webhook_outcome("rejected")
-            return WebhookResult(400, f"rejected: {error}")
+            tenant_id = _process(event_type, payload)
+            session.flush()
         except Exception as error:
-            record.status = WebhookStatus.FAILED
-            record.last_error = sanitize_error(error, payload)
-            record.tenant_id = record.tenant_id or _tenant_id_hint(payload)
-            session.commit()
-            # The sanitized text only: a traceback could carry the couple's details.
-            log.warning(
-                "webhook event %s (%s) failed: %s", record.id, event_type, record.last_error
+            # Nothing of the attempt stays (the handler's effects, a fresh event's row); the
+            # failure is recorded on its own.
+            session.rollback()
+            return _record_failure(event_id, event_type, payload, error)
+        if record is None:
+            session.connection().execute(
+                _MARK_PROCESSED,
+                {"event_id": new_id, "now": utcnow(), "new_tenant_id": tenant_id},
             )
-            record_webhook_outcome("failed")
-            return WebhookResult(500, "processing failed")
-        record.status = WebhookStatus.PROCESSED
-        record.processed_at = utcnow()
-        record.last_error = None
-        record.tenant_id = tenant_id or record.tenant_id
+        else:
+            record.attempts += 1
+            record.status = WebhookStatus.PROCESSED
+            record.processed_at = utcnow()
+            record.last_error = None
+            record.tenant_id = tenant_id or record.tenant_id
         session.commit()
     record_webhook_outcome("processed")
     return WebhookResult(200, "processed")
+
+
+def _record_failure(
+    event_id: str, event_type: str, payload: dict[str, Any], error: Exception
+) -> WebhookResult:
+    """Keep the event as failed, with a sanitized error, in a transaction of its own."""
+    session = db.session
+    last_error = sanitize_error(error, payload)
+    malformed = isinstance(error, MalformedEvent)
+    _begin()
+    with platform_scope("a failed webhook event is recorded for operators and retries"):
+        tenant_hint = None if malformed else _tenant_id_hint(payload)
+        new_id = _insert_event(
+            event_id,
+            event_type,
+            payload,
+            status=WebhookStatus.FAILED,
+            last_error=last_error,
+            tenant_id=tenant_hint,
+        )
+        if new_id is None:
+            record = _locked_event(event_id)
+            # A concurrent delivery may have processed it since this one rolled back.
+            if record.status != WebhookStatus.PROCESSED:
+                record.attempts += 1
+                record.status = WebhookStatus.FAILED
+                record.last_error = last_error
+                record.tenant_id = record.tenant_id or tenant_hint
+            new_id = record.id
+        session.commit()
+    if malformed:
+        log.warning("webhook event %s (%s) rejected: %s", new_id, event_type, last_error)
+        record_webhook_outcome("rejected")
+        return WebhookResult(400, f"rejected: {error}")
+    # The sanitized text only: a traceback could carry the couple's details.
+    log.warning("webhook event %s (%s) failed: %s", new_id, event_type, last_error)
+    record_webhook_outcome("failed")
+    return WebhookResult(500, "processing failed")
 
 
 def archive_webhook_events(older_than: timedelta = ARCHIVE_AFTER) -> int:
@@ -225,9 +298,12 @@ def _tenant_id_hint(payload: dict[str, Any]) -> int | None:
     return tenant.id if tenant else None
 
 
-def _tenant_and_hold(session_object: dict[str, Any]) -> tuple[Tenant, str] | None:
-    """The MAIS tenant and hold a checkout session belongs to; None for a session MAIS did not
-    create (another integration on the same Stripe account)."""
+_NO_TENANT = "metadata.tenant_id names no MAIS tenant"
+
+
+def _checkout_owner(session_object: dict[str, Any]) -> tuple[int, str] | None:
+    """The MAIS tenant id and hold id a checkout session names; None for a session MAIS did
+    not create (another integration on the same Stripe account)."""
     metadata = session_object.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise MalformedEvent("metadata must be an object")
@@ -243,31 +319,44 @@ def _tenant_and_hold(session_object: dict[str, Any]) -> tuple[Tenant, str] | Non
         raise MalformedEvent("metadata.tenant_id is not a MAIS tenant id") from None
     if not isinstance(hold_id, str) or not _EVENT_TOKEN.fullmatch(hold_id):
         raise MalformedEvent("metadata.hold_id is not a MAIS hold id")
-    tenant = db.session.get(Tenant, tenant_id)
+    return tenant_id, hold_id
+
+
+def _tenant_and_hold(session_object: dict[str, Any]) -> tuple[Tenant, str] | None:
+    """``_checkout_owner`` with the tenant loaded."""
+    owner = _checkout_owner(session_object)
+    if owner is None:
+        return None
+    tenant = db.session.get(Tenant, owner[0])
     if tenant is None:
-        raise MalformedEvent("metadata.tenant_id names no MAIS tenant")
-    return tenant, hold_id
+        raise MalformedEvent(_NO_TENANT)
+    return tenant, owner[1]
 
 
 def _checkout_completed(payload: dict[str, Any]) -> int | None:
     session_object = _object(payload)
-    owner = _tenant_and_hold(session_object)
-    if owner is None:
-        return None
-    tenant, hold_id = owner
     if session_object.get("payment_status") not in ("paid", "no_payment_required"):
         # Delayed payment methods: the booking waits for async_payment_succeeded.
-        return tenant.id
+        owner = _tenant_and_hold(session_object)
+        return owner[0].id if owner else None
+    ids = _checkout_owner(session_object)
+    if ids is None:
+        return None
+    tenant_id, hold_id = ids
     try:
-        booking_service.confirm_paid_hold(
-            tenant,
+        # By id: the booking path reads the tenant with the hold, in the same query.
+        booking_service.book_paid_hold(
+            tenant_id,
             hold_id,
             checkout_session_id=_text(session_object, "id"),
             payment_intent_id=_text(session_object, "payment_intent"),
         )
-    except LookupError:
+    except booking_service.TenantNotFound:
+        raise MalformedEvent(_NO_TENANT) from None
+    except booking_service.HoldNotFound:
+        # Not any LookupError: a KeyError of a bug must fail (and be retried), not be rejected.
         raise MalformedEvent("metadata.hold_id names no hold of that tenant") from None
-    return tenant.id
+    return tenant_id
 
 
 def _checkout_expired(payload: dict[str, Any]) -> int | None:
@@ -332,8 +421,13 @@ _LONG_NUMBER = re.compile(r"\+?\d[\d ().-]{6,}\d")
 
 
 def _personal_values(payload: dict[str, Any]) -> list[str]:
-    obj = _object(payload)
-    details = obj.get("customer_details") or {}
+    # Whatever the payload's shape: it is read while recording why the event was refused.
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        return []
+    details = obj.get("customer_details")
+    details = details if isinstance(details, dict) else {}
     values = [details.get("name"), details.get("email"), details.get("phone")]
     values += [obj.get("customer_email"), obj.get("name"), obj.get("email")]
     return [v for v in values if isinstance(v, str) and v.strip()]

@@ -3,15 +3,20 @@
 from datetime import date
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
 from mais.errors import NotFound
 from mais.extensions import db
-from mais.models import Blackout, Package
+from mais.models import AuditLog, Blackout, Package
+from mais.models.base import utcnow
 from mais.tenancy import (
+    SCOPE_TENANT_PARAM,
     TenantScopeError,
+    execute_in_scope,
     get_owned_or_404,
+    insert_or_skip,
     platform_scope,
+    scope_tenant_id,
     tenant_scope,
 )
 from tests.factories import make_blackout, make_package, make_tenant
@@ -121,3 +126,159 @@ def test_aggregates_and_implicit_froms_are_filtered_inside_a_scope(two_tenants):
         assert db.session.scalar(select(func.max(Package.price_cents))) == 120000
         assert db.session.scalar(select(func.count(Package.id))) == 1
         assert db.session.scalar(select(func.count()).where(Package.price_cents < 1000)) == 0
+
+
+# --- Core statements: the hot paths write and read without the ORM -------------------------
+
+AUDIT = AuditLog.__table__
+
+
+def _audit_row(tenant_id):
+    return {"tenant_id": tenant_id, "actor": "system", "action": "test.core", "object_type": "t"}
+
+
+def _core_rows():
+    with platform_scope("test: counting what the test inserted"):
+        return db.session.scalar(
+            select(func.count()).select_from(AUDIT).where(AUDIT.c.action == "test.core")
+        )
+
+
+def test_a_core_insert_into_another_tenant_is_refused(two_tenants):
+    a, b, _ = two_tenants
+    with tenant_scope(b):
+        for statement, params in [
+            (insert(AUDIT), _audit_row(a.id)),
+            (insert(AUDIT).values(_audit_row(a.id)), None),
+            (insert(AUDIT).values(tenant_id=bindparam("owner")), {"owner": a.id}),
+            (insert(AUDIT), [_audit_row(b.id), _audit_row(a.id)]),
+            (insert(AUDIT).values([_audit_row(b.id), _audit_row(a.id)]), None),
+            (insert(AuditLog), [_audit_row(a.id)]),
+        ]:
+            with pytest.raises(TenantScopeError, match="of tenant"):
+                db.session.execute(statement, params)
+    assert _core_rows() == 0
+
+
+def test_a_core_insert_needs_a_plain_tenant_id_and_a_scope(two_tenants):
+    a, b, _ = two_tenants
+    row = _audit_row(a.id)
+    with pytest.raises(TenantScopeError, match="outside a tenant scope"):
+        db.session.execute(insert(AUDIT), row)
+    with tenant_scope(a):
+        with pytest.raises(TenantScopeError, match="without a tenant_id"):
+            db.session.execute(insert(AUDIT), {k: v for k, v in row.items() if k != "tenant_id"})
+        with pytest.raises(TenantScopeError, match="plain value"):
+            db.session.execute(
+                insert(AUDIT).values(
+                    tenant_id=select(func.max(AUDIT.c.tenant_id)).scalar_subquery()
+                ),
+                {k: v for k, v in row.items() if k != "tenant_id"},
+            )
+        db.session.execute(insert(AUDIT), row)
+    with platform_scope("test: a platform job writes for a tenant it names"):
+        db.session.execute(insert(AUDIT), _audit_row(b.id))
+    assert _core_rows() == 2
+
+
+def test_a_core_update_in_b_leaves_a_untouched(two_tenants):
+    a, b, package_a = two_tenants
+    with tenant_scope(b):
+        db.session.execute(update(Package.__table__).values(title="renamed by B"))
+        db.session.execute(delete(Blackout.__table__))
+    db.session.expire_all()
+    with tenant_scope(a):
+        assert db.session.scalars(select(Package.title)).all() == ["A's package"]
+        assert db.session.scalar(select(func.count()).select_from(Blackout)) == 1
+
+
+PACKAGES = Package.__table__
+_TITLES = select(PACKAGES.c.title).where(PACKAGES.c.tenant_id == scope_tenant_id())
+
+
+def test_a_prebuilt_statement_reads_its_scope_tenant_only(two_tenants):
+    a, b, _ = two_tenants
+    with tenant_scope(b):
+        assert execute_in_scope(db.session, _TITLES).scalars().all() == ["B's package"]
+        # A caller cannot pass another tenant: the scope's tenant is always bound last.
+        crossing = {SCOPE_TENANT_PARAM: a.id}
+        assert execute_in_scope(db.session, _TITLES, crossing).scalars().all() == ["B's package"]
+    with pytest.raises(TenantScopeError):
+        execute_in_scope(db.session, _TITLES)
+    with platform_scope("test: no tenant to bind"), pytest.raises(TenantScopeError):
+        execute_in_scope(db.session, _TITLES)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        lambda: select(PACKAGES.c.title),
+        lambda: select(PACKAGES.c.title).where(PACKAGES.c.tenant_id == 1),
+        lambda: select(PACKAGES.c.title).where(PACKAGES.c.tenant_id != scope_tenant_id()),
+        lambda: select(
+            select(PACKAGES.c.title).where(PACKAGES.c.slug == "x").scalar_subquery()
+        ).where(Blackout.__table__.c.tenant_id == scope_tenant_id()),
+        lambda: select(PACKAGES.c.title).where(
+            PACKAGES.c.tenant_id == scope_tenant_id(),
+            PACKAGES.c.id.in_(select(Blackout.__table__.c.id)),
+        ),
+        lambda: select(Blackout.__table__.c.id)
+        .select_from(
+            Blackout.__table__.join(
+                PACKAGES, PACKAGES.c.tenant_id == Blackout.__table__.c.tenant_id
+            )
+        )
+        .where(Blackout.__table__.c.tenant_id == scope_tenant_id()),
+        lambda: select(PACKAGES.alias().c.title),
+        lambda: update(PACKAGES).values(title="x"),
+        lambda: delete(PACKAGES).where(PACKAGES.c.slug == "x"),
+        lambda: insert(PACKAGES),
+        lambda: insert(PACKAGES).values(tenant_id=1),
+        lambda: text("SELECT title FROM packages WHERE tenant_id = :scope_tenant_id"),
+    ],
+    ids=[
+        "unfiltered",
+        "literal",
+        "not-equal",
+        "subquery",
+        "in-subquery",
+        "join",
+        "alias",
+        "update",
+        "delete",
+        "insert",
+        "insert-literal",
+        "text",
+    ],
+)
+def test_a_prebuilt_statement_must_filter_every_tenant_table(two_tenants, statement):
+    with tenant_scope(two_tenants[0]), pytest.raises(TenantScopeError):
+        execute_in_scope(db.session, statement())
+
+
+def test_a_prebuilt_insert_writes_rows_of_its_scope_tenant(two_tenants):
+    a, b, _ = two_tenants
+    statement = insert(AUDIT).values(tenant_id=scope_tenant_id())
+    with tenant_scope(b):
+        execute_in_scope(db.session, statement, [_audit_row(a.id), _audit_row(a.id)])
+    with platform_scope("test: reading what was written"):
+        owners = db.session.scalars(
+            select(AUDIT.c.tenant_id).where(AUDIT.c.action == "test.core")
+        ).all()
+    assert owners == [b.id, b.id]
+
+
+def test_insert_or_skip_takes_the_tenant_from_the_scope(two_tenants):
+    a, b, _ = two_tenants
+    statement = insert_or_skip(Blackout.__table__, "(tenant_id, on_date)", returning="id")
+    now = utcnow()
+    row = {"on_date": date(2030, 1, 1), "reason": "", "created_at": now, "updated_at": now}
+    with tenant_scope(b):
+        made = execute_in_scope(db.session, statement, {**row, "tenant_id": a.id}).scalar()
+        assert made is not None
+        assert execute_in_scope(db.session, statement, row).scalar() is None  # skipped
+    with tenant_scope(a):
+        # A's blackout on that date is still A's only (the factory made it).
+        assert db.session.scalar(select(func.count()).select_from(Blackout)) == 1
+    with tenant_scope(b):
+        assert db.session.scalars(select(Blackout.id)).all() == [made]
