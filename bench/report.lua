@@ -49,7 +49,8 @@ done = function(summary, latency, requests)
     + summary.errors.timeout
   io.write(string.format(
     '{"requests": %d, "seconds": %.3f, "non2xx3xx": %d, "socket_errors": %d, '
-      .. '"p50_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f}\n',
+      .. '"bodies_reused": %s, "p50_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f}\n',
     summary.requests, summary.duration / 1e6, summary.errors.status, errors,
+    tostring(#bodies > 0 and summary.requests > #bodies),
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
 end

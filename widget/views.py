@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
@@ -22,7 +22,7 @@ from jinja2_fragments.flask import render_block
 from mais import booking, cache, tenancy
 from mais.catalog import catalog_sections, get_active_package
 from mais.errors import DateUnavailable, DomainError
-from mais.extensions import db, limiter
+from mais.extensions import limiter
 from mais.media import media_url
 from mais.models import Tenant
 from mais.security import allow_framing_by
@@ -389,10 +389,11 @@ def details() -> Any:
     if selection.on_date is None:
         raise TamperedState()
     try:
-        booking.validate_couple(**couple)
+        checked = booking.validate_couple(**couple)
     except DomainError as error:
         return _render_details(selection, couple, error=error)
-    return _render_summary(selection.with_couple(couple))
+    # The checked (trimmed, normalized) details travel signed: Pay takes them as they are.
+    return _render_summary(selection.with_couple(asdict(checked)))
 
 
 def _render_details(selection: Selection, couple: dict[str, str], error: DomainError | None = None):
@@ -436,7 +437,8 @@ def _render_summary(selection: Selection):
 def pay() -> Any:
     tenant, flow = _tenant(), _flow()
     selection = _selection(need_date=True, need_couple=True)
-    couple = booking.validate_couple(**selection.couple)
+    # Checked at the details step before it was signed; the signature says it is unchanged.
+    couple = booking.CoupleDetails(**selection.couple)
     try:
         hold = booking.hold_date(
             tenant,
@@ -462,7 +464,6 @@ def pay() -> Any:
         success_url=_success_url(token),
         cancel_url=_cancel_url(selection, token),
     )
-    db.session.commit()
     if checkout_url.startswith("/"):
         checkout_url = current_app.config["MAIS_BASE_URL"] + checkout_url
     if flow.embedded:
