@@ -278,6 +278,11 @@ def main() -> None:
     parser.add_argument("--concurrency", default="10,50,100")
     parser.add_argument("--tenants", type=int, default=30)
     parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/7",
+        help="the cache's Redis (its database is emptied first); '' for the in-process cache",
+    )
+    parser.add_argument(
         "--gunicorn",
         default="",
         help="extra gunicorn arguments for every server (default: gunicorn.conf.py's shape), "
@@ -307,6 +312,12 @@ def main() -> None:
             # The load is what is measured here, not the limiter that would turn it away.
             MAIS_RATE_LIMITS="off",
         )
+        if args.redis:
+            # As in production, where several worker processes must share one cache.
+            import redis
+
+            redis.Redis.from_url(args.redis).flushdb()
+            warm_env["REDIS_URL"] = args.redis
         cold_env = {**warm_env, "MAIS_CACHE_TYPE": "NullCache"}
         # Holds for the webhook run; Pay runs use the remaining dates of the horizon.
         per_tenant = 350
@@ -322,6 +333,10 @@ def main() -> None:
             {"bare": bare.process.pid, "warm": warm.process.pid, "cold": cold.process.pid}
         )
         CPU_WATCH["postgres"] = postmaster
+        if args.redis:
+            found = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True)
+            if found.stdout.split():
+                CPU_WATCH["redis"] = int(found.stdout.split()[0])
 
         first = seeded["tenants"][0]
         widget_path = (
@@ -384,7 +399,7 @@ def main() -> None:
 
         print(
             f"\n{'endpoint':38} {'c':>4} {'req/s':>8} {'ratio':>6} {'p50':>8} {'p95':>8} "
-            f"{'p99':>8} {'non-2xx/3xx':>11}   CPU ms per request: app / postgres / wrk"
+            f"{'p99':>8} {'non-2xx/3xx':>11}   CPU ms per request: app / postgres / redis / wrk"
         )
         for name, concurrency, f, ratio in rows:
             cpu = f["cpu_ms"]
@@ -392,7 +407,8 @@ def main() -> None:
             print(
                 f"{name:38} {concurrency:>4} {f['rps']:>8} {ratio:>6} {f['p50_ms']:>7}ms "
                 f"{f['p95_ms']:>7}ms {f['p99_ms']:>7}ms {f['non2xx3xx']:>11}   "
-                f"{app_cpu:.2f} / {cpu['postgres']:.2f} / {cpu['wrk']:.2f}"
+                f"{app_cpu:.2f} / {cpu['postgres']:.2f} / {cpu.get('redis', 0):.2f} / "
+                f"{cpu['wrk']:.2f}"
             )
         print(
             "\nworker RSS (MiB): " + ", ".join(f"{s.name}: {s.worker_rss_mib()}" for s in servers)

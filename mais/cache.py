@@ -178,20 +178,26 @@ class VersionedReader:
         Counted as a hit or a miss."""
         generation_key = _generation_key(namespace, tenant_id)
         key = _versioned_key(namespace, tenant_id, parts)
-        if self._counters is None:
-            current, entry = self._backend.get_many(generation_key, key)
-            current = int(current or 0)
-        else:
+        if self._counters is not None:
             current, entry = self._counters.get(generation_key), self._backend.get(key)
-        value = entry[1] if entry is not None and entry[0] == current else None
-        self._count(_HITS_KEY if value is not None else _MISSES_KEY)
-        return value
-
-    def _count(self, key: str) -> None:
-        if self._counters is None:
-            self._backend.inc(key)
-        else:
-            self._counters.inc(key)
+            value = entry[1] if entry is not None and entry[0] == current else None
+            self._counters.inc(_HITS_KEY if value is not None else _MISSES_KEY)
+            return value
+        # One round trip for a hit, the common case: read both and count a hit at once; a miss
+        # (about to render the page anyway) turns its hit into a miss afterwards.
+        prefix = self._backend._get_prefix()
+        pipeline = self._backend._write_client.pipeline(transaction=False)
+        pipeline.mget([prefix + generation_key, prefix + key])
+        pipeline.incr(prefix + _HITS_KEY)
+        (raw_generation, raw_entry), _hits = pipeline.execute()
+        entry = self._backend.serializer.loads(raw_entry)
+        if entry is not None and entry[0] == int(raw_generation or 0):
+            return entry[1]
+        pipeline = self._backend._write_client.pipeline(transaction=False)
+        pipeline.decr(prefix + _HITS_KEY)
+        pipeline.incr(prefix + _MISSES_KEY)
+        pipeline.execute()
+        return None
 
 
 def invalidate(tenant: Tenant | int, namespace: str) -> int:

@@ -76,8 +76,15 @@ def run_checks(app: Flask) -> list[Check]:
         except Exception as error:  # noqa: BLE001 - any failure means unreachable here
             checks.append(Check("REDIS_URL", "FAIL", f"unreachable ({type(error).__name__})"))
     elif production:
+        # gunicorn.conf.py starts several worker processes: without a shared cache, a change
+        # (a rotated key, a catalog edit) reaches the others only as their entries expire.
         checks.append(
-            Check("REDIS_URL", "WARN", "unset: cache and rate limits are per process, not shared")
+            Check(
+                "REDIS_URL",
+                "FAIL",
+                "unset: each worker process would keep its own cache and rate limits, and see "
+                "another's changes (a rotated key, a catalog edit) only after 5 minutes",
+            )
         )
 
     checks += _operations_checks(config, production)

@@ -242,6 +242,8 @@ def test_doctor_reports_weak_production_configuration(app: Flask) -> None:
     assert ("SESSION_COOKIE_SECURE", "FAIL") in checks
     assert ("MAIS_METRICS_TOKEN", "WARN") in checks
     assert ("rate limits", "WARN") in checks
+    # Several worker processes without a shared cache would each keep a stale copy.
+    assert ("REDIS_URL", "FAIL") in checks
 
 
 def test_doctor_accepts_a_sound_production_configuration(app: Flask) -> None:
@@ -253,6 +255,7 @@ def test_doctor_accepts_a_sound_production_configuration(app: Flask) -> None:
         "MAIS_METRICS_TOKEN": "scrape-token",
         "MAIS_SECURITY_CONTACT": "mailto:security@mais.example",
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
     }
     saved = {name: app.config.get(name) for name in sound}
     app.config.update(sound)
