@@ -136,8 +136,8 @@ class LandingCache:
 
 
 def _storable(status: str, headers: list[tuple[str, str]]) -> bool:
-    """The page itself (or its "not allowed here" answer), the same for every couple."""
-    if not status.startswith(("200", "403")):
+    """The page itself, the same for every couple."""
+    if not status.startswith("200"):
         return False
     names = {name.lower(): value for name, value in headers}
     return "set-cookie" not in names and names.get("content-type", "").startswith("text/html")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
@@ -153,6 +153,7 @@ def _check_embedding() -> tuple[str, int] | None:
         return None
     if endpoint.startswith("widget.book_"):
         g.flow = Flow(tenant, embedded=False)
+        _store_landing_only_if(not request.query_string)
     else:
         base_url = current_app.config["MAIS_BASE_URL"]
         # The portal previews the widget from the platform's own origin.
@@ -162,6 +163,7 @@ def _check_embedding() -> tuple[str, int] | None:
         origin = request.values.get("origin", "")
         if key != tenant.public_key or origin not in allowed:
             g.flow = Flow(tenant, embedded=True)
+            _store_landing_only_if(False)
             return _render("widget/refused.html", 403)
         g.flow = Flow(
             tenant,
@@ -170,9 +172,27 @@ def _check_embedding() -> tuple[str, int] | None:
             origin=origin,
             return_url=_checked_return_url(request.values.get("ret"), origin),
         )
+        _store_landing_only_if(request.query_string.decode() == _sdk_query(g.flow.embed_params))
     if not tenant.is_active:
         return _render("widget/closed.html")
     return None
+
+
+def _sdk_query(params: dict[str, str]) -> str:
+    """``params`` spelled as mais-sdk.js spells them (``URLSearchParams``: the WHATWG
+    form-urlencoded set, which also escapes ``~`` and leaves ``*`` alone)."""
+    return "&".join(
+        f"{quote_plus(name, safe='*')}={quote_plus(value, safe='*')}".replace("~", "%7E")
+        for name, value in params.items()
+    )
+
+
+def _store_landing_only_if(canonical: bool) -> None:
+    """The landing cache keys on the raw query string. Only the one spelling the widget itself
+    writes (the SDK's parameters, checked) is kept: otherwise anyone could fill the cache with
+    endless variants of one page (extra parameters, other percent-encodings, refused keys)."""
+    if not canonical:
+        request.environ.pop(landing.STORE_MARK, None)
 
 
 @bp.after_request

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote_plus
 
 from sqlalchemy import event
 
@@ -15,9 +16,17 @@ from tests.factories import make_package
 from .conftest import HOST_ORIGIN, htmx
 
 
+def sdk_query(params: dict[str, str]) -> str:
+    """The query string as mais-sdk.js writes it (``URLSearchParams``)."""
+    return "&".join(
+        f"{quote_plus(k, safe='*')}={quote_plus(v, safe='*')}".replace("~", "%7E")
+        for k, v in params.items()
+    )
+
+
 def _landing(client, shop, **params):
     query = {**shop.embed, **params}
-    return client.get(f"/widget/{shop.tenant.slug}/", query_string=query)
+    return client.get(f"/widget/{shop.tenant.slug}/", query_string=sdk_query(query))
 
 
 def _statements_during(request) -> list[str]:
@@ -36,7 +45,7 @@ def _statements_during(request) -> list[str]:
 
 
 def test_a_repeated_landing_runs_no_sql_and_keeps_its_headers(client, shop):
-    url, query = f"/widget/{shop.tenant.slug}/", dict(shop.embed)
+    url, query = f"/widget/{shop.tenant.slug}/", sdk_query(shop.embed)
     first = client.get(url, query_string=query)
     statements = _statements_during(lambda: client.get(url, query_string=query))
     again = client.get(url, query_string=query)
@@ -76,8 +85,8 @@ def test_changes_to_the_catalog_or_the_tenant_are_seen_at_once(client, shop):
 def test_htmx_and_full_page_answers_are_kept_apart(client, shop):
     url = f"/widget/{shop.tenant.slug}/"
     for _ in range(2):
-        fragment = htmx(client, url, query_string=shop.embed)
-        page = client.get(url, query_string=shop.embed)
+        fragment = htmx(client, url, query_string=sdk_query(shop.embed))
+        page = client.get(url, query_string=sdk_query(shop.embed))
         assert "<html" not in fragment.get_data(as_text=True)
         assert "<html" in page.get_data(as_text=True)
         assert "Courthouse" in fragment.get_data(as_text=True)
@@ -88,9 +97,9 @@ def test_each_embedding_origin_gets_its_own_answer(client, shop, app):
     stranger = {**shop.embed, "origin": "https://stranger.example"}
     preview = {**shop.embed, "origin": app.config["MAIS_BASE_URL"]}
     for _ in range(2):
-        assert client.get(url, query_string=stranger).status_code == 403
-        allowed = client.get(url, query_string=shop.embed)
-        from_portal = client.get(url, query_string=preview)
+        assert client.get(url, query_string=sdk_query(stranger)).status_code == 403
+        allowed = client.get(url, query_string=sdk_query(shop.embed))
+        from_portal = client.get(url, query_string=sdk_query(preview))
         assert allowed.status_code == from_portal.status_code == 200
     assert "frame-ancestors https://studio.example" in allowed.headers["Content-Security-Policy"]
 
@@ -106,7 +115,7 @@ def test_the_hosted_page_and_other_tenants_are_answered_apart(client, shop, othe
 
 
 def test_an_answer_from_the_cache_is_counted_and_logged(client, shop, caplog):
-    url, query = f"/widget/{shop.tenant.slug}/", dict(shop.embed)
+    url, query = f"/widget/{shop.tenant.slug}/", sdk_query(shop.embed)
     client.get(url, query_string=query)
     labels = {"endpoint": "widget.embed_catalog", "method": "GET", "status": "2xx"}
     before = metrics.registry.get_sample_value("mais_request_duration_seconds_count", labels)
@@ -128,3 +137,31 @@ def test_a_confirmation_view_is_never_taken_from_the_cache(client, shop):
     assert client.get(url, query_string=query).status_code == 200
     statements = _statements_during(lambda: client.get(url, query_string=query))
     assert statements, "a landing with a booking reference must go through the full path"
+
+
+def test_only_the_widgets_own_spelling_of_a_landing_is_kept(client, shop):
+    url = f"/widget/{shop.tenant.slug}/"
+    variants = [
+        {**shop.embed, "junk": "1"},  # a parameter the widget never sends
+        {**shop.embed, "origin": "https://stranger.example"},  # refused
+        {**shop.embed, "ret": "https://elsewhere.example/"},  # a return URL it drops
+    ]
+    # Each spelled as the SDK spells a query, so that only the variation itself is refused.
+    for query in map(sdk_query, variants):
+        first = client.get(url, query_string=query)
+        assert first.status_code in (200, 403)
+        again = _statements_during(lambda q=query: client.get(url, query_string=q))
+        assert again, f"{query} was answered from the cache"
+    # The same parameters spelled another way (werkzeug's encoding) are not kept either.
+    werkzeug_spelling = dict(shop.embed)
+    client.get(url, query_string=werkzeug_spelling)
+    assert _statements_during(lambda: client.get(url, query_string=werkzeug_spelling))
+    # The widget's own spelling is.
+    own = sdk_query(shop.embed)
+    client.get(url, query_string=own)
+    assert _statements_during(lambda: client.get(url, query_string=own)) == []
+    hosted = f"/book/{shop.tenant.slug}/"
+    client.get(hosted, query_string={"x": "1"})
+    assert _statements_during(lambda: client.get(hosted, query_string={"x": "1"}))
+    client.get(hosted)
+    assert _statements_during(lambda: client.get(hosted)) == []
