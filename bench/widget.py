@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote_plus
 
 from flask import Flask
 
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         platform_port, bare_port = _free_port(), _free_port()
         env = _platform_env(Path(tmp) / "bench.db", platform_port)
         slug, key = _seed(env)
-        catalog_path = f"/widget/{slug}/?key={key}&origin=http://127.0.0.1:9"
+        # Spelled as mais-sdk.js spells it (URLSearchParams), as a couple's browser sends it.
+        catalog_path = f"/widget/{slug}/?key={key}&origin={quote_plus('http://127.0.0.1:9')}"
         servers = [
             _serve("bench.widget:platform_app()", platform_port, env),
             _serve("bench.widget:bare_app()", bare_port, env),
