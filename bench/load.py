@@ -137,30 +137,6 @@ def wrk(
 ) -> dict:
     before = {name: cpu_seconds(pid) for name, pid in CPU_WATCH.items()}
     load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    figures = _run_wrk(url, concurrency, seconds, bodies=bodies, header=header)
-    load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    requests = max(figures["requests"], 1)
-    # CPU per request, in ms: where the two cores went (the server under test is the one
-    # that moved; the others idle).
-    figures["cpu_ms"] = {
-        name: round((cpu_seconds(pid) - before[name]) * 1000 / requests, 3)
-        for name, pid in CPU_WATCH.items()
-    }
-    load_cpu = (load_after.ru_utime + load_after.ru_stime) - (
-        load_before.ru_utime + load_before.ru_stime
-    )
-    figures["cpu_ms"]["wrk"] = round(load_cpu * 1000 / requests, 3)
-    return figures
-
-
-def _run_wrk(
-    url: str,
-    concurrency: int,
-    seconds: int,
-    *,
-    bodies: Path | None = None,
-    header: str | None = None,
-) -> dict:
     env = dict(os.environ)
     if bodies:
         env["BODIES"] = str(bodies)
@@ -195,6 +171,18 @@ def _run_wrk(
         # A date held twice answers 409, an event delivered twice is a cheap duplicate: either
         # would measure something else than the row says.
         print(f"WARNING: {url} ran out of distinct bodies; raise --tenants", file=sys.stderr)
+    load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    requests = max(figures["requests"], 1)
+    # CPU per request, in ms: where the two cores went (the server under test is the one
+    # that moved; the others idle).
+    figures["cpu_ms"] = {
+        name: round((cpu_seconds(pid) - before[name]) * 1000 / requests, 3)
+        for name, pid in CPU_WATCH.items()
+    }
+    load_cpu = (load_after.ru_utime + load_after.ru_stime) - (
+        load_before.ru_utime + load_before.ru_stime
+    )
+    figures["cpu_ms"]["wrk"] = round(load_cpu * 1000 / requests, 3)
     return figures
 
 

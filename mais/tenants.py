@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from .errors import Conflict, DomainError
@@ -148,9 +148,6 @@ def find_tenant_by_secret_key(key: str | None) -> Tenant | None:
 
 def find_tenant_by_slug(slug: str) -> Tenant | None:
     return db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
-
-
-_TENANT_ID_BY_SLUG = text("SELECT id FROM tenants WHERE slug = :slug")
 
 
 def tenant_id_for_slug(slug: str) -> int | None:

@@ -28,7 +28,7 @@ from mais.metrics import observe_request
 # The catalog step's URLs (widget/views.py registers them): /widget/<slug>/ and /book/<slug>/.
 _LANDING_PATH = re.compile(r"^/(widget|book)/([^/]+)/$")
 _ENDPOINTS = {"widget": "widget.embed_catalog", "book": "widget.book_catalog"}
-_CACHE_SECONDS = 300
+CACHE_SECONDS = 300
 # Set by the full path (widget/views.py) on a landing request it may store: (tenant id,
 # catalog generation read before anything the page shows).
 STORE_MARK = "mais.landing_store"
@@ -129,7 +129,7 @@ class LandingCache:
                         parts,
                         generation,
                         (status, tuple(headers), body),
-                        timeout=_CACHE_SECONDS,
+                        timeout=CACHE_SECONDS,
                     )
                 self._tenant_ids[slug] = tenant_id
         return [body]

@@ -42,7 +42,6 @@ from .state import (
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_PRIMARY, DEFAULT_ACCENT = "#7c3aed", "#f59e0b"
-CATALOG_CACHE_SECONDS = 300
 MAX_RETURN_URL = 2000  # DateHold.return_url
 # Each Pay holds a date for everyone else while the couple pays; one visitor cannot hold many.
 PAY_RATE_LIMIT = "10 per minute;30 per hour"
@@ -319,7 +318,7 @@ def catalog() -> Any:
         cache.CATALOG,
         ("catalog-page", flow.embedded, flow.embed_query, _wants_block()),
         lambda: _render_html("widget/catalog.html", sections=catalog_sections(tenant)),
-        timeout=CATALOG_CACHE_SECONDS,
+        timeout=landing.CACHE_SECONDS,
     )
 
 
