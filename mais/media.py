@@ -19,7 +19,19 @@ from .errors import DomainError
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 2000
 THUMBNAIL_SIDE = 480
-MAX_PIXELS = 40_000_000
+# What decoding and resizing one upload may hold at once, so that a worker grows by at most
+# 64 MB with the resized copy: a small file can declare a huge canvas, and its size on disk says
+# nothing about its size decoded.
+MAX_DECODE_BYTES = 20 * 1024 * 1024
+
+
+def _decode_bytes_per_pixel(mode: str) -> int:
+    """Pillow keeps a pixel in 1 byte for greyscale and palette images, else in 4; resizing an
+    image with an alpha channel makes a premultiplied copy of it first."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 8 if mode in ("LA", "RGBA", "La", "PA") else 4
+
 
 # Pillow format → (content type, file extension)
 FORMATS = {
@@ -81,6 +93,22 @@ def max_upload_bytes() -> int:
     return int(current_app.config.get("MAIS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
 
 
+def _decode_jpeg_reduced(image: Image.Image) -> None:
+    """A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size: take the smallest scale that still
+    covers what is kept (MAX_SIDE), or, if that would not fit the decoding budget, the first that
+    does, so a camera photo never exists in memory at full size."""
+    width, height = image.size
+    kept = min(1.0, MAX_SIDE / max(width, height))
+    per_pixel = _decode_bytes_per_pixel(image.mode)
+    chosen = 1
+    for divisor in (2, 4, 8):
+        covers = width // divisor >= width * kept and height // divisor >= height * kept
+        too_big = -(-width // chosen) * -(-height // chosen) * per_pixel > MAX_DECODE_BYTES
+        if covers or too_big:
+            chosen = divisor
+    image.draft(image.mode, (-(-width // chosen), -(-height // chosen)))
+
+
 def _open_image(data: bytes, field: str) -> Image.Image:
     limit = max_upload_bytes()
     if len(data) > limit:
@@ -98,8 +126,16 @@ def _open_image(data: bytes, field: str) -> Image.Image:
             image = Image.open(io.BytesIO(data))
             if image.format not in FORMATS:
                 raise not_an_image
-            if image.width * image.height > MAX_PIXELS:
-                raise DomainError("That image has too many pixels; resize it first.", field=field)
+            if image.format == "JPEG":
+                _decode_jpeg_reduced(image)
+            per_pixel = _decode_bytes_per_pixel(image.mode)
+            if image.width * image.height * per_pixel > MAX_DECODE_BYTES:
+                megapixels = MAX_DECODE_BYTES // per_pixel / 1_000_000
+                raise DomainError(
+                    f"That image is {image.width:,} × {image.height:,} pixels; an image like it "
+                    f"may have at most {megapixels:.1f} megapixels. Resize it first.",
+                    field=field,
+                )
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombWarning):
         raise not_an_image from None
@@ -108,17 +144,15 @@ def _open_image(data: bytes, field: str) -> Image.Image:
     return image
 
 
-def _encode(image: Image.Image, image_format: str, side: int) -> bytes:
-    copy = image.copy()
-    copy.thumbnail((side, side))
-    if image_format == "JPEG" and copy.mode not in ("RGB", "L"):
-        copy = copy.convert("RGB")
+def _encode(image: Image.Image, image_format: str) -> bytes:
+    if image_format == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
     out = io.BytesIO()
     # Re-encoding drops EXIF (camera, GPS position) and anything hidden after the image data.
     if image_format == "PNG":
-        copy.save(out, format="PNG", optimize=True)
+        image.save(out, format="PNG", optimize=True)
     else:
-        copy.save(out, format=image_format, quality=85)
+        image.save(out, format=image_format, quality=85)
     return out.getvalue()
 
 
@@ -131,9 +165,14 @@ def store_image(tenant_id: int, data: bytes, *, field: str = "photo") -> StoredI
     stored = StoredImage(
         f"t{tenant_id}/{name}.{ext}", f"t{tenant_id}/{name}-thumb.{ext}", content_type
     )
+    # Shrunk in place, the large one first and the thumbnail from it, so that no second copy of
+    # the decoded original is ever made.
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    large = _encode(image, image_format)
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     store = get_store()
-    store.put(stored.key, _encode(image, image_format, MAX_SIDE), content_type)
-    store.put(stored.thumbnail_key, _encode(image, image_format, THUMBNAIL_SIDE), content_type)
+    store.put(stored.key, large, content_type)
+    store.put(stored.thumbnail_key, _encode(image, image_format), content_type)
     return stored
 
 
