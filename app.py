@@ -10,18 +10,25 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from mais import tenancy
+from mais.asset_build import BUILD_DIR
+from mais.assets import load_assets, serve_static_files
+from mais.compression import init_compression
 from mais.config import build_config
 from mais.errors import DomainError
 from mais.extensions import cache, csrf, db, limiter, migrate
-from mais.logging import init_logging
+from mais.input_guard import install as install_input_guard
+from mais.logs import init_logging
 from mais.metrics import init_metrics
 from mais.security import init_security
 from widget.landing import install as install_landing_cache
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    # Static files are served from the build (mais/asset_build.py), never from the sources.
+    app = Flask(__name__, instance_relative_config=True, static_folder=BUILD_DIR / "static")
     app.config.from_mapping(build_config(app.instance_path, overrides=test_config))
+    # First: a missing build stops start-up with a message saying how to make it.
+    load_assets(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory="migrations", render_as_batch=True)
@@ -34,11 +41,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_security(app)
     init_metrics(app)
     init_logging(app)
+    init_compression(app)
+    # In front of the landing cache and the proxy fix: a static file needs neither.
+    serve_static_files(app)
+    # Last of the WSGI layers, so it stands in front of all of them (landing cache, proxy fix).
+    install_input_guard(app)
     with app.app_context():
         _configure_engine(db.engine)
 
     _install_tenant_scope_reset(app)
-    _refuse_nul_characters(app)
     _register_blueprints(app)
     _register_error_handlers(app)
     _register_template_helpers(app)
@@ -68,25 +79,6 @@ def _configure_engine(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("sqlite_begin_immediate")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _refuse_nul_characters(app: Flask) -> None:
-    """PostgreSQL text cannot hold NUL; no form of ours wants one. Refuse it up front with a
-    message, instead of failing deep inside a query."""
-
-    @app.before_request
-    def _check_text() -> Response | None:
-        values = [value for _, value in request.args.items(multi=True)]
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            values += [value for _, value in request.form.items(multi=True)]
-        if any("\x00" in value for value in values):
-            response = Response(
-                "Text may not contain NUL characters (\\x00). Please check what you entered.",
-                400,
-                mimetype="text/plain",
-            )
-            return response
-        return None
 
 
 def _install_tenant_scope_reset(app: Flask) -> None:

@@ -26,7 +26,8 @@ from werkzeug.exceptions import TooManyRequests
 from mais import accounts, admin_ops
 from mais import cache as tenant_cache
 from mais.errors import DomainError, NotFound
-from mais.extensions import db, limiter
+from mais.extensions import db
+from mais.htmx import is_htmx, vary_on_htmx
 from mais.models import User
 
 from . import bp
@@ -58,11 +59,9 @@ def _domain_not_found(error: NotFound) -> HTTPNotFound:
 
 @bp.errorhandler(TooManyRequests)
 def _too_many_logins(error: TooManyRequests) -> tuple[str, int]:
-    return render_template(
-        "admin/login.html",
-        errors={"password": "Too many attempts from here. Wait 15 minutes and try again."},
-        email="",
-    ), 429
+    # Only the login has limits here, and each carries its message (address, account, browser).
+    message = error.description or "Too many attempts from here. Wait 15 minutes and try again."
+    return render_template("admin/login.html", errors={"password": message}, email=""), 429
 
 
 def _admin() -> User:
@@ -70,7 +69,7 @@ def _admin() -> User:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("5 per 15 minutes", methods=["POST"])
+@accounts.limit_logins
 def login() -> Any:
     if request.method == "GET":
         return render_template("admin/login.html", errors={}, email="")
@@ -89,11 +88,16 @@ def login() -> Any:
     session.clear()
     session[SESSION_USER] = user.id
     session[SESSION_VERSION] = user.session_version
+    accounts.remember_device(user)
     return redirect(url_for("admin.tenants"))
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    # Everywhere, not only here: a copied session cookie must die with this one.
+    accounts.end_sessions(_admin())
+    db.session.commit()
+    # Only the admin keys: a portal session in the same browser belongs to another account.
     session.pop(SESSION_USER, None)
     session.pop(SESSION_VERSION, None)
     return redirect(url_for("admin.login"))
@@ -103,12 +107,11 @@ def logout() -> Response:
 def tenants() -> Any:
     query = request.args.get("q", "")
     rows = admin_ops.search_tenants(query)
-    if request.headers.get("HX-Request"):
+    if is_htmx():
         response = Response(render_block("admin/tenants.html", "results", rows=rows, q=query))
     else:
         response = Response(render_template("admin/tenants.html", rows=rows, q=query))
-    response.vary.add("HX-Request")
-    return response
+    return vary_on_htmx(response)
 
 
 @bp.route("/tenants/new", methods=["GET", "POST"])
@@ -214,7 +217,7 @@ def outbox() -> str:
 @bp.post("/outbox/<int:message_id>/retry")
 def retry_outbox(message_id: int) -> Any:
     try:
-        admin_ops.retry_outbox_message(message_id)
+        admin_ops.retry_outbox_message(_admin(), message_id)
     except NotFound:
         raise
     except DomainError as error:
@@ -222,5 +225,5 @@ def retry_outbox(message_id: int) -> Any:
         flash(error.message, "error")
         return redirect(url_for("admin.outbox"))
     db.session.commit()
-    flash(f"Message {message_id} is queued again.")
+    flash(f"Message {message_id} is queued again; the relay sends it on its next run.")
     return redirect(url_for("admin.outbox"))

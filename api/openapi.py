@@ -14,6 +14,13 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": _json("Error")}
 
 
+# The input guard (mais/input_guard.py) answers this on every path, before the API sees it.
+_UNREADABLE = (
+    "The address, the query string or a header (X-Tenant-Key, Origin, If-None-Match…) holds a "
+    "control character (NUL, CR, LF…) or text that is not UTF-8."
+)
+
+
 def _read_responses(ok_schema: str, ok_description: str) -> dict[str, Any]:
     return {
         "200": {
@@ -25,6 +32,7 @@ def _read_responses(ok_schema: str, ok_description: str) -> dict[str, Any]:
             "content": _json(ok_schema),
         },
         "304": {"description": "Not modified since the ETag sent in If-None-Match."},
+        "400": _error(_UNREADABLE),
         "401": _error("The X-Tenant-Key header is missing or not a valid public key."),
         "404": _error("The tenant is not taking bookings, or the resource does not exist."),
         "429": _error("Too many requests with this key; retry after the Retry-After seconds."),
@@ -44,7 +52,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     availability_responses = _read_responses("Availability", "The status of every day asked.")
     availability_responses["400"] = _error(
         "from or to is missing or not a date, from is after to, the range exceeds 366 days, "
-        "or a date lies outside 2000-01-01 to 2100-12-31."
+        "or a date lies outside 2000-01-01 to 2100-12-31. " + _UNREADABLE
     )
     package_responses = _read_responses("Package", "The package.")
     return {
@@ -78,7 +86,12 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                             "name": "slug",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string"},
+                            "description": "Lower-case letters and digits, words joined by -.",
+                            "schema": {
+                                "type": "string",
+                                "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$",
+                                "maxLength": 80,
+                            },
                         },
                         _IF_NONE_MATCH,
                     ],
@@ -94,6 +107,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                             "name": name,
                             "in": "query",
                             "required": True,
+                            "description": "YYYY-MM-DD, from 2000-01-01 to 2100-12-31.",
                             "schema": {"type": "string", "format": "date"},
                         }
                         for name in ("from", "to")

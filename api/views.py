@@ -26,7 +26,7 @@ from mais.keys import slug_from_key
 from mais.media import media_url
 from mais.models import Tenant
 from mais.tenancy import Scope
-from mais.tenants import find_tenant_by_public_key
+from mais.tenant_registry import find_tenant_by_public_key
 
 from . import bp
 from .openapi import openapi_document
@@ -225,17 +225,35 @@ def _month_starts(start: date, end: date) -> list[date]:
     return months
 
 
-def _month_statuses(tenant: Tenant, month: date) -> list[DayStatus]:
-    """One month of day statuses, cached per tenant and month. ``today`` is part of the key
-    because "past" moves at midnight; the short timeout bounds how long an expired hold shows."""
-    month_end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return get_or_set(
-        tenant,
-        AVAILABILITY,
-        (month.isoformat(), today().isoformat()),
-        lambda: day_statuses(tenant, month, month_end),
-        timeout=AVAILABILITY_CACHE_SECONDS,
-    )
+def _month_end(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def _range_statuses(tenant: Tenant, months: list[date]) -> list[DayStatus]:
+    """The day statuses of ``months``, each cached per tenant and month. ``today`` is part of
+    the key because "past" moves at midnight; the short timeout bounds how long an expired hold
+    shows. The first month missing from the cache reads every month of the range at once (one
+    query per kind of closure), so a year costs a handful of statements, not a few per month."""
+    first_day = today(tenant).isoformat()
+    read: dict[date, list[DayStatus]] = {}
+
+    def produce(month: date) -> list[DayStatus]:
+        if not read:
+            for status in day_statuses(tenant, months[0], _month_end(months[-1])):
+                read.setdefault(status.on_date.replace(day=1), []).append(status)
+        return read[month]
+
+    return [
+        status
+        for month in months
+        for status in get_or_set(
+            tenant,
+            AVAILABILITY,
+            (month.isoformat(), first_day),
+            lambda month=month: produce(month),
+            timeout=AVAILABILITY_CACHE_SECONDS,
+        )
+    ]
 
 
 @bp.get("/availability")
@@ -253,8 +271,7 @@ def availability() -> Response:
     tenant = _current_tenant()
     days = [
         {"date": day.on_date.isoformat(), "is_open": day.is_open, "reason": day.reason}
-        for month in _month_starts(start, end)
-        for day in _month_statuses(tenant, month)
+        for day in _range_statuses(tenant, _month_starts(start, end))
         if start <= day.on_date <= end
     ]
     payload = {"from": start.isoformat(), "to": end.isoformat(), "days": days}

@@ -5,9 +5,10 @@
 On a throwaway PostgreSQL database (made on ``TEST_DATABASE_URL``'s server, default the local
 one, built by the migrations and dropped afterwards) it measures:
 
-1. the advisory-lock overhead: hold + confirm cycles with the lock against the very same work
-   without it (the internal ``use_lock`` flag), alternating cycle by cycle and comparing the
-   medians, so that noise from other processes inflates neither side;
+1. the advisory-lock overhead: hold + confirm cycles of the one booking path against the very
+   same cycles with ``mais.booking.lock_date`` swapped for a no-op by this benchmark,
+   alternating cycle by cycle and comparing the medians, so that noise from other processes
+   inflates neither side;
 2. the throughput of confirming paid holds on distinct dates with 8 worker threads against 1,
    alternating over a few rounds and comparing the medians.
 
@@ -40,7 +41,7 @@ from mais.booking import CoupleDetails
 from mais.extensions import db
 from mais.models import OnboardingState, Tenant
 from mais.tenancy import tenant_scope
-from mais.tenants import create_tenant
+from mais.tenant_registry import create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -124,30 +125,33 @@ def cycle_times(
     """Per-cycle seconds of ``n`` hold + confirm cycles with the lock and ``n`` without,
     alternating cycle by cycle so that load from other processes hits both sides alike."""
     timings: dict[bool, list[float]] = {True: [], False: []}
+    real_lock = booking.lock_date
     with app.app_context(), tenant_scope(tenant_id):
         tenant = db.session.get(Tenant, tenant_id)
-        for i in range(2 * n):
-            use_lock = i % 2 == 0
-            started = time.perf_counter()
-            hold = booking._hold(
-                tenant,
-                package_slug=slug,
-                addon_ids=[],
-                on_date=dates.take(),
-                couple=COUPLE,
-                use_lock=use_lock,
-            )
-            booking._confirm(
-                tenant,
-                hold.id,
-                checkout_session_id=f"cs_{hold.id}",
-                payment_intent_id=f"pi_{hold.id}",
-                use_lock=use_lock,
-            )
-            db.session.commit()
-            timings[use_lock].append(time.perf_counter() - started)
+        try:
+            for i in range(2 * n):
+                locked = i % 2 == 0
+                booking.lock_date = real_lock if locked else _no_lock  # type: ignore[assignment]
+                started = time.perf_counter()
+                hold = booking.hold_date(
+                    tenant, package_slug=slug, addon_ids=[], on_date=dates.take(), couple=COUPLE
+                )
+                booking.confirm_paid_hold(
+                    tenant,
+                    hold.id,
+                    checkout_session_id=f"cs_{hold.id}",
+                    payment_intent_id=f"pi_{hold.id}",
+                )
+                db.session.commit()
+                timings[locked].append(time.perf_counter() - started)
+        finally:
+            booking.lock_date = real_lock  # type: ignore[assignment]
         db.session.remove()
     return timings[True], timings[False]
+
+
+def _no_lock(session: object, tenant_id: int, on_date: object) -> None:
+    """The lock's stand-in for the unlocked side: the same path without the lock's round trip."""
 
 
 def make_holds(app: Flask, tenant_id: int, slug: str, dates: Dates, n: int) -> list[str]:

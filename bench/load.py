@@ -31,7 +31,7 @@ from tests.drills.harness import (  # noqa: E402
     VENV_BIN,
     ThrowawayPostgres,
     app_environment,
-    free_port,
+    listening_socket,
     migrate,
 )
 
@@ -95,13 +95,14 @@ def start_gunicorn(
     log_dir: Path,
     shape: list[str],
 ) -> Server:
-    port = free_port()
+    listener = listening_socket()
+    port = listener.getsockname()[1]
     log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [
             str(VENV_BIN / "gunicorn"),
             "--bind",
-            f"127.0.0.1:{port}",
+            f"fd://{listener.fileno()}",
             *GUNICORN,
             *shape,
             target,
@@ -110,7 +111,9 @@ def start_gunicorn(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        pass_fds=(listener.fileno(),),
     )
+    listener.close()  # gunicorn has its own copy
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         probe = subprocess.run(

@@ -75,7 +75,7 @@ def _seeded_widgets() -> list[tuple[str, str]]:
     from app import create_app
     from mais.cli import DEMO_TENANTS
     from mais.tenancy import platform_scope
-    from mais.tenants import find_tenant_by_slug
+    from mais.tenant_registry import find_tenant_by_slug
 
     with create_app().app_context(), platform_scope("the demo website lists the demo tenants"):
         tenants = [find_tenant_by_slug(spec["slug"]) for spec in DEMO_TENANTS]

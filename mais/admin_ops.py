@@ -24,8 +24,10 @@ from .models import (
     WebhookEvent,
     WebhookStatus,
 )
+from .models.base import utcnow
 from .tenancy import platform_scope, tenant_scope
-from .tenants import IssuedKeys, create_tenant, validate_commission_percent
+from .tenant_registry import IssuedKeys, create_tenant, validate_commission_percent
+from .webhooks import replay_webhook_event
 
 LISTING_LIMIT = 200
 
@@ -148,8 +150,6 @@ def failed_webhook_events(limit: int = LISTING_LIMIT) -> list[WebhookEvent]:
 def replay_failed_event(event_id: int) -> WebhookStatus:
     """Run a failed event again through the webhook handler (idempotent: a processed event is
     never processed twice). Commits, like the handler."""
-    from .webhooks import replay_webhook_event
-
     with platform_scope("admin: replaying one webhook event"):
         event = db.session.get(WebhookEvent, event_id)
         if event is None:
@@ -162,36 +162,72 @@ def replay_failed_event(event_id: int) -> WebhookStatus:
 @dataclass(frozen=True)
 class OutboxSummary:
     counts: dict[str, int]
-    failed: list[OutboxMessage]
+    dead: list[OutboxMessage]
+    # Pending messages, soonest attempt first: new ones and those waiting to be retried.
+    waiting: list[OutboxMessage]
+
+
+OPERATOR_COUNTED = (OutboxStatus.PENDING, OutboxStatus.DEAD)
 
 
 def outbox_summary(limit: int = LISTING_LIMIT) -> OutboxSummary:
-    counts = {status.value: 0 for status in OutboxStatus}
+    # Only what an operator acts on: sent messages (nearly every row, ever) are not counted, so
+    # the count reads a few index entries, not the whole history.
+    counts = {status.value: 0 for status in OPERATOR_COUNTED}
     for status, count in db.session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.status.in_(OPERATOR_COUNTED))
+        .group_by(OutboxMessage.status)
     ):
         counts[OutboxStatus(status).value] = int(count)
-    failed = list(
+    dead = list(
         db.session.scalars(
             select(OutboxMessage)
-            .where(OutboxMessage.status == OutboxStatus.FAILED)
+            .where(OutboxMessage.status == OutboxStatus.DEAD)
             .order_by(OutboxMessage.id.desc())
             .limit(limit)
         )
     )
-    return OutboxSummary(counts, failed)
+    waiting = list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.PENDING)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+    return OutboxSummary(counts, dead, waiting)
 
 
-def retry_outbox_message(message_id: int) -> OutboxMessage:
-    """Put a failed message back in line; the relay sends it on its next run."""
-    message = db.session.get(OutboxMessage, message_id)
+def retry_outbox_message(admin: User, message_id: int) -> OutboxMessage:
+    """Send a dead or waiting message on the relay's next run, with a fresh backoff."""
+    # Locked: a relay sending this very message holds the row, and once it has committed
+    # "sent" the message must not be put back in line (it would be delivered twice).
+    message = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
     if message is None:
         raise NotFound("No such message.")
-    if message.status != OutboxStatus.FAILED:
-        raise DomainError("Only failed messages can be retried.")
+    if message.status == OutboxStatus.SENT:
+        raise DomainError(f"Message {message_id} was sent already; it is not sent again.")
+    previous = {"status": message.status.value, "attempts": str(message.attempts)}
     message.status = OutboxStatus.PENDING
+    message.next_attempt_at = utcnow()
     message.attempts = 0
     message.last_error = None
+    if message.tenant_id is not None:
+        # The audit trail is per tenant; a platform message (no tenant) has none to go into.
+        record_audit(
+            message.tenant_id,
+            "outbox.retry",
+            "outbox_message",
+            message.id,
+            user=admin,
+            details=previous,
+        )
     return message
 
 

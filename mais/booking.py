@@ -7,7 +7,6 @@ confirmed bookings backs the lock up.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import secrets
 import uuid
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from . import mail
+from . import ical, mail, refunds, unit_of_work
 from .audit import record_audit
 from .cache import invalidate_availability
 from .catalog import AddOnView
@@ -46,7 +45,9 @@ from .models import (
 )
 from .models.base import utcnow
 from .money import checked_fee
+from .payments import get_provider
 from .tenancy import execute_in_scope, insert_or_skip, scope_tenant_id, tenant_operation
+from .tenant_registry import local_today
 
 log = logging.getLogger(__name__)
 
@@ -72,40 +73,36 @@ class HoldNotFound(LookupError):
 # (and checks, once per statement, that it filters every tenant-owned table and inserts its
 # rows with that tenant).
 
-_P, _A, _PA = Package.__table__, AddOn.__table__, package_addons
-_H, _B, _BA, _BL, _U = (
-    DateHold.__table__,
-    Booking.__table__,
-    BookingAddOn.__table__,
-    Blackout.__table__,
-    User.__table__,
-)
-_T = Tenant.__table__
+_PACKAGES, _ADDONS, _PACKAGE_ADDONS = Package.__table__, AddOn.__table__, package_addons
+_HOLDS, _BOOKINGS, _BOOKING_ADDONS = DateHold.__table__, Booking.__table__, BookingAddOn.__table__
+_BLACKOUTS, _USERS, _TENANTS = Blackout.__table__, User.__table__, Tenant.__table__
 
 # The package and its active add-ons, in one round trip instead of a package and a lazy load.
 _SELECTION = (
     select(
-        _P.c.id,
-        _P.c.price_cents,
-        _A.c.id.label("addon_id"),
-        _A.c.title.label("addon_title"),
-        _A.c.price_cents.label("addon_price_cents"),
-        _A.c.sort_order.label("addon_sort_order"),
+        _PACKAGES.c.id,
+        _PACKAGES.c.price_cents,
+        _ADDONS.c.id.label("addon_id"),
+        _ADDONS.c.title.label("addon_title"),
+        _ADDONS.c.price_cents.label("addon_price_cents"),
+        _ADDONS.c.sort_order.label("addon_sort_order"),
     )
     .select_from(
-        _P.outerjoin(_PA, _PA.c.package_id == _P.c.id).outerjoin(
-            _A,
+        _PACKAGES.outerjoin(
+            _PACKAGE_ADDONS, _PACKAGE_ADDONS.c.package_id == _PACKAGES.c.id
+        ).outerjoin(
+            _ADDONS,
             and_(
-                _A.c.id == _PA.c.addon_id,
-                _A.c.tenant_id == scope_tenant_id(),
-                _A.c.is_active.is_(True),
+                _ADDONS.c.id == _PACKAGE_ADDONS.c.addon_id,
+                _ADDONS.c.tenant_id == scope_tenant_id(),
+                _ADDONS.c.is_active.is_(True),
             ),
         )
     )
     .where(
-        _P.c.tenant_id == scope_tenant_id(),
-        _P.c.slug == bindparam("slug"),
-        _P.c.is_active.is_(True),
+        _PACKAGES.c.tenant_id == scope_tenant_id(),
+        _PACKAGES.c.slug == bindparam("slug"),
+        _PACKAGES.c.is_active.is_(True),
     )
 )
 
@@ -125,78 +122,97 @@ def _first_on_date(table: Any, *where: Any, column: Any = None) -> Any:
     )
 
 
-_BOOKED_ON_DATE = _first_on_date(_B, _B.c.status == BookingStatus.CONFIRMED)
+_BOOKED_ON_DATE = _first_on_date(_BOOKINGS, _BOOKINGS.c.status == BookingStatus.CONFIRMED)
 _ACTIVE_HOLD_ON_DATE = _first_on_date(
-    _H, _H.c.status == HoldStatus.ACTIVE, _H.c.expires_at > bindparam("now")
+    _HOLDS, _HOLDS.c.status == HoldStatus.ACTIVE, _HOLDS.c.expires_at > bindparam("now")
 )
 
 # Every closure of one day, in one round trip (the range version runs one query per kind).
 _CLOSURES = (
     _BOOKED_ON_DATE.label("booking_id"),
-    _first_on_date(_BL, column=_BL.c.reason).label("blackout_reason"),
+    _first_on_date(_BLACKOUTS, column=_BLACKOUTS.c.reason).label("blackout_reason"),
     _ACTIVE_HOLD_ON_DATE.label("hold_id"),
 )
 _DAY_CLOSURES = select(*_CLOSURES)
 _SELECTION_AND_DAY = _SELECTION.add_columns(*_CLOSURES)
 
-_INSERT_HOLD = insert(_H).values(tenant_id=scope_tenant_id())
+_INSERT_HOLD = insert(_HOLDS).values(tenant_id=scope_tenant_id())
 
 _SET_CHECKOUT_SESSION = (
-    update(_H)
-    .where(_H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id())
+    update(_HOLDS)
+    .where(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.tenant_id == scope_tenant_id())
     .values(checkout_session_id=bindparam("session_id"), updated_at=bindparam("now"))
 )
 
 # Before the lock: the date to lock, and what the booking copies that the lock does not guard
 # (the tenant's name, the package's title). No row: no such tenant; no date: no such hold.
 _HOLD_BEFORE_LOCK = (
-    select(_T.c.name, _H.c.on_date, _P.c.title)
+    select(_TENANTS.c.name, _HOLDS.c.on_date, _PACKAGES.c.title)
     .select_from(
-        _T.outerjoin(
-            _H, and_(_H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id())
-        ).outerjoin(_P, and_(_P.c.id == _H.c.package_id, _P.c.tenant_id == scope_tenant_id()))
+        _TENANTS.outerjoin(
+            _HOLDS,
+            and_(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.tenant_id == scope_tenant_id()),
+        ).outerjoin(
+            _PACKAGES,
+            and_(_PACKAGES.c.id == _HOLDS.c.package_id, _PACKAGES.c.tenant_id == scope_tenant_id()),
+        )
     )
-    .where(_T.c.id == scope_tenant_id())
+    .where(_TENANTS.c.id == scope_tenant_id())
 )
 
 # Under the lock: the hold as it is now, and whether another booking or active hold has its
 # date (a statement of its own, so it sees everything committed before the lock was granted).
 _HOLD_UNDER_LOCK = select(
-    _H.c.status,
-    _H.c.on_date,
-    _H.c.package_id,
-    _H.c.addon_lines,
-    _H.c.package_price_cents,
-    _H.c.total_cents,
-    _H.c.commission_percent,
-    _H.c.commission_cents,
-    _H.c.currency,
-    _H.c.couple_name,
-    _H.c.partner_name,
-    _H.c.email,
-    _H.c.phone,
-    _H.c.checkout_session_id,
-    _H.c.payment_intent_id,
+    _HOLDS.c.status,
+    _HOLDS.c.on_date,
+    _HOLDS.c.package_id,
+    _HOLDS.c.addon_lines,
+    _HOLDS.c.package_price_cents,
+    _HOLDS.c.total_cents,
+    _HOLDS.c.commission_percent,
+    _HOLDS.c.commission_cents,
+    _HOLDS.c.currency,
+    _HOLDS.c.couple_name,
+    _HOLDS.c.partner_name,
+    _HOLDS.c.email,
+    _HOLDS.c.phone,
+    _HOLDS.c.checkout_session_id,
+    _HOLDS.c.payment_intent_id,
     _BOOKED_ON_DATE.label("booked_by"),
     _first_on_date(
-        _H,
-        _H.c.id != bindparam("hold_id"),
-        _H.c.status == HoldStatus.ACTIVE,
-        _H.c.expires_at > bindparam("now"),
+        _HOLDS,
+        _HOLDS.c.id != bindparam("hold_id"),
+        _HOLDS.c.status == HoldStatus.ACTIVE,
+        _HOLDS.c.expires_at > bindparam("now"),
     ).label("held_by"),
-).where(_H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id())
+).where(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.tenant_id == scope_tenant_id())
 
+
+# What a booking keeps of its hold as it was paid for: the date, the couple, the prices.
+_KEPT_FROM_HOLD = (
+    "on_date",
+    "package_id",
+    "package_price_cents",
+    "couple_name",
+    "partner_name",
+    "email",
+    "phone",
+    "total_cents",
+    "currency",
+    "commission_percent",
+    "commission_cents",
+)
 
 # The partial unique index on confirmed bookings is the arbiter: a conflict means the date was
 # sold meanwhile (the lock should prevent it), and the insert returns no id. Its predicate is
 # written as the index's own, so that PostgreSQL can infer the index.
 _INSERT_BOOKING = insert_or_skip(
-    _B, "(tenant_id, on_date) WHERE status = 'confirmed'", returning="id"
+    _BOOKINGS, "(tenant_id, on_date) WHERE status = 'confirmed'", returning="id"
 )
-_INSERT_BOOKING_ADDONS = insert(_BA).values(tenant_id=scope_tenant_id()).inline()
+_INSERT_BOOKING_ADDONS = insert(_BOOKING_ADDONS).values(tenant_id=scope_tenant_id()).inline()
 
-_HOLD_UPDATE = update(_H).where(
-    _H.c.id == bindparam("hold_id"), _H.c.tenant_id == scope_tenant_id()
+_HOLD_UPDATE = update(_HOLDS).where(
+    _HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.tenant_id == scope_tenant_id()
 )
 _CONVERT_HOLD = _HOLD_UPDATE.values(
     status=HoldStatus.CONVERTED,
@@ -208,13 +224,18 @@ _REFUND_HOLD = _HOLD_UPDATE.values(
     status=HoldStatus.REFUNDED,
     checkout_session_id=bindparam("session_id"),
     payment_intent_id=bindparam("intent_id"),
-    refund_id=bindparam("new_refund_id"),
+    is_refund_owed=bindparam("refund_owed"),
     updated_at=bindparam("now"),
 )
-_BOOKING_OF_HOLD = select(_B.c.id).where(
-    _B.c.hold_id == bindparam("hold_id"), _B.c.tenant_id == scope_tenant_id()
+_RELEASE_HOLD = _HOLD_UPDATE.where(_HOLDS.c.status == HoldStatus.ACTIVE).values(
+    status=HoldStatus.RELEASED, updated_at=bindparam("now")
 )
-_OWNER_EMAILS = select(_U.c.email).where(_U.c.tenant_id == scope_tenant_id()).order_by(_U.c.id)
+_BOOKING_OF_HOLD = select(_BOOKINGS.c.id).where(
+    _BOOKINGS.c.hold_id == bindparam("hold_id"), _BOOKINGS.c.tenant_id == scope_tenant_id()
+)
+_OWNER_EMAILS = (
+    select(_USERS.c.email).where(_USERS.c.tenant_id == scope_tenant_id()).order_by(_USERS.c.id)
+)
 
 
 def _autoflush() -> None:
@@ -294,27 +315,19 @@ class DayStatus:
     note: str | None = None
 
 
-def today() -> date:
-    return utcnow().date()
-
-
-def _external_busy_dates(tenant: Tenant, start: date, end: date) -> set[date]:
-    """Busy days of the tenant's iCal feed, once the portal's importer exists."""
-    if importlib.util.find_spec("mais.ical") is None:
-        return set()
-    from . import ical  # type: ignore[attr-defined]
-
-    return set(ical.busy_dates(tenant, start, end))
+def today(tenant: Tenant | None = None) -> date:
+    """The tenant's current day in its time zone (UTC's without a tenant)."""
+    return utcnow().date() if tenant is None else local_today(tenant)
 
 
 @tenant_operation
 def day_statuses(tenant: Tenant, start: date, end: date) -> list[DayStatus]:
     """The status of every day from ``start`` to ``end`` inclusive: one query per kind of
     closure, whatever the length of the range; one query in all for a single day."""
-    busy = _external_busy_dates(tenant, start, end)
+    busy = ical.busy_dates(tenant, start, end)
     if start == end:
         _autoflush()
-        first_day = today()
+        first_day = today(tenant)
         horizon = first_day + timedelta(days=tenant.booking_horizon_days)
         return [_one_day_status(start, first_day, horizon, busy)]
     return _statuses(tenant, start, end, busy)
@@ -323,7 +336,8 @@ def day_statuses(tenant: Tenant, start: date, end: date) -> list[DayStatus]:
 def _statuses(tenant: Tenant, start: date, end: date, busy: set[date]) -> list[DayStatus]:
     if end < start:
         return []
-    first_day, horizon = today(), today() + timedelta(days=tenant.booking_horizon_days)
+    first_day = today(tenant)
+    horizon = first_day + timedelta(days=tenant.booking_horizon_days)
     blackouts = {
         row.on_date: row.reason
         for row in db.session.execute(
@@ -400,8 +414,9 @@ def _one_day_status(day: date, first_day: date, horizon: date, busy: set[date]) 
 def next_open_dates(tenant: Tenant, after: date, count: int = 3) -> list[date]:
     """The first ``count`` open dates strictly after ``after`` (fewer near the horizon)."""
     found: list[date] = []
-    start = max(after + timedelta(days=1), today())
-    horizon = today() + timedelta(days=tenant.booking_horizon_days)
+    first_day = today(tenant)
+    start = max(after + timedelta(days=1), first_day)
+    horizon = first_day + timedelta(days=tenant.booking_horizon_days)
     while len(found) < count and start <= horizon:
         end = min(start + timedelta(days=62), horizon)
         found += [s.on_date for s in day_statuses(tenant, start, end) if s.is_open]
@@ -530,27 +545,6 @@ def hold_date(
 
     Raises ``DateUnavailable`` (with ``.alternatives``) when the date is closed or was just taken.
     """
-    return _hold(
-        tenant,
-        package_slug=package_slug,
-        addon_ids=addon_ids,
-        on_date=on_date,
-        couple=couple,
-        return_url=return_url,
-    )
-
-
-def _hold(
-    tenant: Tenant,
-    *,
-    package_slug: str,
-    addon_ids: Iterable[int],
-    on_date: date,
-    couple: CoupleDetails,
-    return_url: str | None = None,
-    use_lock: bool = True,
-) -> DateHold:
-    """``hold_date``; ``use_lock=False`` exists only for the benchmark of the lock's cost."""
     _require_bookable(tenant)
     addon_ids = list(addon_ids)
     tenant_id, percent, currency, hold_minutes = (
@@ -559,14 +553,14 @@ def _hold(
         tenant.currency,
         current_app.config["MAIS_HOLD_MINUTES"],
     )
-    first_day = today()
+    first_day = today(tenant)
     horizon = first_day + timedelta(days=tenant.booking_horizon_days)
-    # Read the external calendar before locking: it may have to be fetched over the network.
-    busy = _external_busy_dates(tenant, on_date, on_date)
+    # The external calendar as last synced (never fetched here): read before the lock, which
+    # guards only what MAIS itself writes.
+    busy = ical.busy_dates(tenant, on_date, on_date)
 
     _autoflush()
-    if use_lock:
-        lock_date(db.session, tenant_id, on_date)
+    lock_date(db.session, tenant_id, on_date)
     # The selection and the date's state in one round trip, under the lock.
     rows = execute_in_scope(
         db.session,
@@ -618,6 +612,7 @@ def _hold(
         "checkout_session_id": None,
         "payment_intent_id": None,
         "refund_id": None,
+        "is_refund_owed": False,
         "created_at": now,
         "updated_at": now,
     }
@@ -651,8 +646,6 @@ def start_checkout(tenant: Tenant, hold: DateHold, *, success_url: str, cancel_u
     """Open the provider's payment page for an active hold; returns where to send the top
     window. Calling it again for the same hold reuses the same session (idempotency key).
     Commits."""
-    from .payments import get_provider
-
     if hold.tenant_id != tenant.id:
         raise NotFound("That reservation was not found.")
     if hold.status != HoldStatus.ACTIVE or hold.expires_at <= utcnow():
@@ -690,17 +683,6 @@ def _owner_emails() -> list[str]:
     return list(execute_in_scope(db.session, _OWNER_EMAILS).scalars())
 
 
-def _locked_hold(tenant: Tenant, hold_id: str) -> DateHold | None:
-    """The hold, re-read after taking its date's lock so that its state is current."""
-    on_date = db.session.scalar(select(DateHold.on_date).where(DateHold.id == hold_id))
-    if on_date is None:
-        return None
-    lock_date(db.session, tenant.id, on_date)
-    return db.session.scalar(
-        select(DateHold).where(DateHold.id == hold_id).execution_options(populate_existing=True)
-    )
-
-
 def _mail_context(tenant_name: str, record: Any, **extra: Any) -> dict[str, Any]:
     """``record``: a hold or a booking (object or row), which name the couple alike."""
     return {
@@ -721,48 +703,13 @@ def confirm_paid_hold(
     *,
     checkout_session_id: str | None,
     payment_intent_id: str | None,
-) -> Booking | None:
-    """The provider says the couple paid for ``hold_id``: make the booking, or, when the date
-    was lost meanwhile, refund once and apologise. Idempotent; the caller commits.
+) -> int | None:
+    """The provider says the couple paid for ``hold_id``: make the booking and return its id,
+    or, when the date was lost meanwhile, owe a refund, apologise and return None. Idempotent;
+    the caller commits (and so issues the refund: ``mais.refunds``).
 
-    Returns the booking, read back for the caller; ``book_paid_hold`` does the same without.
     Raises ``TenantNotFound`` or ``HoldNotFound`` when the tenant or the hold does not exist.
     """
-    booking_id = _confirm(
-        tenant,
-        hold_id,
-        checkout_session_id=checkout_session_id,
-        payment_intent_id=payment_intent_id,
-    )
-    return None if booking_id is None else db.session.get(Booking, booking_id)
-
-
-@tenant_operation
-def book_paid_hold(
-    tenant: Tenant | int,
-    hold_id: str,
-    *,
-    checkout_session_id: str | None,
-    payment_intent_id: str | None,
-) -> int | None:
-    """``confirm_paid_hold`` for the webhook: the booking's id, None when it refunded."""
-    return _confirm(
-        tenant,
-        hold_id,
-        checkout_session_id=checkout_session_id,
-        payment_intent_id=payment_intent_id,
-    )
-
-
-def _confirm(
-    tenant: Tenant | int,
-    hold_id: str,
-    *,
-    checkout_session_id: str | None,
-    payment_intent_id: str | None,
-    use_lock: bool = True,
-) -> int | None:
-    """``book_paid_hold``; ``use_lock=False`` exists only for the benchmark."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.id
     session = db.session
     _autoflush()
@@ -771,8 +718,7 @@ def _confirm(
         raise TenantNotFound(f"tenant {tenant_id} does not exist")
     if before.on_date is None:
         raise HoldNotFound(f"hold {hold_id} does not exist")
-    if use_lock:
-        lock_date(session, tenant_id, before.on_date)
+    lock_date(session, tenant_id, before.on_date)
     now = utcnow()
     hold = execute_in_scope(
         session, _HOLD_UNDER_LOCK, {"hold_id": hold_id, "on_date": before.on_date, "now": now}
@@ -793,24 +739,15 @@ def _confirm(
         _refund_lost_hold(tenant_id, before.name, hold, payment)
         return None
     values: dict[str, Any] = {
+        **{name: getattr(hold, name) for name in _KEPT_FROM_HOLD},
         "reference": secrets.token_hex(5).upper(),
         "hold_id": hold_id,
-        "on_date": hold.on_date,
-        "package_id": hold.package_id,
         "package_title": before.title or "",
-        "package_price_cents": hold.package_price_cents,
-        "couple_name": hold.couple_name,
-        "partner_name": hold.partner_name,
-        "email": hold.email,
-        "phone": hold.phone,
-        "total_cents": hold.total_cents,
-        "currency": hold.currency,
-        "commission_percent": hold.commission_percent,
-        "commission_cents": hold.commission_cents,
         "status": BookingStatus.CONFIRMED,
         "checkout_session_id": payment["session_id"],
         "payment_intent_id": payment["intent_id"],
         "refund_id": None,
+        "is_refund_owed": False,
         "cancelled_at": None,
         "created_at": now,
         "updated_at": now,
@@ -871,16 +808,13 @@ def _confirm(
 
 
 def _refund_lost_hold(tenant_id: int, tenant_name: str, hold: Any, payment: dict[str, Any]) -> None:
-    """``hold``: the row read under the lock; ``payment``: the parameters of its update."""
-    from .payments import get_provider
-
+    """``hold``: the row read under the lock; ``payment``: the parameters of its update. The
+    refund itself is issued after the commit (``mais.refunds``)."""
     hold_id = payment["hold_id"]
-    refund_id = None
-    if payment["intent_id"]:
-        refund_id = get_provider().refund(
-            payment_intent_id=payment["intent_id"], idempotency_key=f"lost-hold-{hold_id}"
-        )
-    execute_in_scope(db.session, _REFUND_HOLD, {**payment, "new_refund_id": refund_id})
+    intent_id = payment["intent_id"]
+    execute_in_scope(db.session, _REFUND_HOLD, {**payment, "refund_owed": bool(intent_id)})
+    if intent_id:
+        refunds.owe_refund(refunds.OwedRefund(DateHold, tenant_id, hold_id, intent_id))
     _expire_loaded(DateHold, hold_id)
     _dates_changed(tenant_id)
     mail.enqueue_mails(
@@ -899,13 +833,17 @@ def _refund_lost_hold(tenant_id: int, tenant_name: str, hold: Any, payment: dict
 
 
 @tenant_operation
-def release_hold(tenant: Tenant, hold_id: str) -> DateHold | None:
-    """The checkout expired or was abandoned; a hold already paid for stays as it is.
-    The caller commits."""
-    hold = _locked_hold(tenant, hold_id)
-    if hold is not None and hold.status == HoldStatus.ACTIVE:
-        hold.status = HoldStatus.RELEASED
-    return hold
+def release_hold(tenant: Tenant, hold_id: str) -> bool:
+    """The checkout expired or was abandoned: free the date at once. A hold already paid for
+    (or released) stays as it is; the status condition makes this one atomic step, so it
+    needs no date lock (a confirmation that got there first leaves nothing to release).
+    Returns whether it released the hold. The caller commits."""
+    released = execute_in_scope(db.session, _RELEASE_HOLD, {"hold_id": hold_id, "now": utcnow()})
+    if not released.rowcount:
+        return False
+    _expire_loaded(DateHold, hold_id)
+    _dates_changed(tenant.id)
+    return True
 
 
 @tenant_operation
@@ -913,8 +851,6 @@ def abandon_checkout(tenant: Tenant, hold_id: str) -> None:
     """The couple came back from the checkout without paying: close the checkout at the
     provider and free the date at once, instead of blocking it until the hold expires. When the
     provider cannot close it (it was paid meanwhile), its own event decides. Commits."""
-    from .payments import get_provider
-
     hold = db.session.scalar(select(DateHold).where(DateHold.id == hold_id))
     if hold is None or hold.status != HoldStatus.ACTIVE or not hold.checkout_session_id:
         return
@@ -925,21 +861,44 @@ def abandon_checkout(tenant: Tenant, hold_id: str) -> None:
         db.session.commit()
 
 
-def release_expired_holds(now: datetime | None = None) -> int:
-    """Mark every expired active hold released (all tenants); expired holds already block
-    nothing, so no date lock is needed. Commits."""
+RELEASE_BATCH = 2000
+
+
+def release_expired_holds(now: datetime | None = None, *, batch_size: int = RELEASE_BATCH) -> int:
+    """Mark every expired active hold released (all tenants), ``batch_size`` holds per
+    statement and commit, so memory and lock time stay flat however many are due and a run cut
+    short resumes where it stopped. Expired holds already block nothing, so no date lock is
+    needed; a hold being confirmed right now is locked and skipped. Commits."""
     from .tenancy import platform_scope
 
+    now = now or utcnow()
+    released = 0
     with platform_scope("maintenance releases expired holds of every tenant"):
-        holds = db.session.scalars(
-            select(DateHold).where(
-                DateHold.status == HoldStatus.ACTIVE, DateHold.expires_at <= (now or utcnow())
-            )
-        ).all()
-        for hold in holds:
-            hold.status = HoldStatus.RELEASED
-        db.session.commit()
-    return len(holds)
+        while True:
+            # The ids are read first: a LIMIT inside the UPDATE's own subquery may be run
+            # again per row by the planner and then match more than one batch.
+            due = db.session.scalars(
+                select(DateHold.id)
+                .where(DateHold.status == HoldStatus.ACTIVE, DateHold.expires_at <= now)
+                .order_by(DateHold.expires_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not due:
+                return released
+            tenant_ids = db.session.scalars(
+                update(DateHold)
+                .where(DateHold.id.in_(due), DateHold.status == HoldStatus.ACTIVE)
+                .values(status=HoldStatus.RELEASED, updated_at=utcnow())
+                .returning(DateHold.tenant_id)
+                .execution_options(synchronize_session=False)
+            ).all()
+            for tenant_id in set(tenant_ids):
+                _dates_changed(tenant_id)
+            db.session.commit()
+            released += len(tenant_ids)
+            if len(due) < batch_size:
+                return released
 
 
 # --- Cancellation by the tenant -------------------------------------------------------------
@@ -949,10 +908,9 @@ def release_expired_holds(now: datetime | None = None) -> int:
 def cancel_booking(
     tenant: Tenant, booking_id: int, *, refund: bool, user: User | None = None
 ) -> Booking:
-    """Cancel a confirmed booking, freeing its date, refunding through the provider if asked.
-    Calling it again (even concurrently) changes nothing and refunds nothing. Commits."""
-    from .payments import get_provider
-
+    """Cancel a confirmed booking, freeing its date, refunding through the provider if asked
+    (after the commit: ``mais.refunds``). Calling it again (even concurrently) changes nothing and
+    refunds nothing. Commits."""
     booking = db.session.scalar(select(Booking).where(Booking.id == booking_id))
     if booking is None:
         raise NotFound("That booking was not found.")
@@ -969,11 +927,11 @@ def cancel_booking(
         db.session.commit()
         return booking
     if refund and booking.payment_intent_id:
-        booking.refund_id = get_provider().refund(
-            payment_intent_id=booking.payment_intent_id,
-            idempotency_key=f"cancel-booking-{booking.id}",
-        )
         booking.status = BookingStatus.REFUNDED
+        booking.is_refund_owed = True
+        refunds.owe_refund(
+            refunds.OwedRefund(Booking, tenant.id, booking.id, booking.payment_intent_id)
+        )
     else:
         booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = utcnow()
@@ -985,7 +943,7 @@ def cancel_booking(
             tenant.name,
             booking,
             reference=booking.reference,
-            refunded=booking.refund_id is not None,
+            refunded=booking.is_refund_owed,
         ),
         tenant_id=tenant.id,
     )
@@ -997,8 +955,9 @@ def cancel_booking(
         user=user,
         details={"refund": bool(refund), "on_date": booking.on_date.isoformat()},
     )
-    db.session.commit()
-    return booking
+    booking_id = booking.id
+    unit_of_work.commit()
+    return db.session.get(Booking, booking_id)
 
 
 @tenant_operation

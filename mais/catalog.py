@@ -29,6 +29,7 @@ from .models import (
 )
 from .sanitize import sanitize_html
 from .tenancy import get_owned_or_404, tenant_operation
+from .tenant_registry import local_today
 
 MAX_BLACKOUT_RANGE_DAYS = 366
 
@@ -547,7 +548,7 @@ def add_blackout_range(
     """Block ``first`` (through ``last`` when given). Dates already blocked are kept as they are;
     a single date that is already blocked is an error, so the owner knows nothing changed."""
     last = last or first
-    today = today or date.today()
+    today = today or local_today(tenant)
     if last < first:
         raise DomainError("The last date must be on or after the first.", field="last_date")
     if first < today:

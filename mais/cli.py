@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import logging
+from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from . import ical
+from .booking import release_expired_holds
+from .catalog import add_blackout, create_addon, create_package, create_segment
+from .doctor import run_checks
+from .errors import DomainError
 from .extensions import db
+from .mail import send_pending
 from .models import OnboardingState, Tenant
+from .refunds import issue_owed_refunds
 from .tenancy import platform_scope, tenant_scope
+from .tenant_registry import create_platform_admin, create_tenant, find_tenant_by_slug, local_today
+from .webhooks import archive_webhook_events
+
+log = logging.getLogger(__name__)
 
 mais_cli = AppGroup("mais", help="MAIS operating commands.")
 
@@ -21,6 +33,7 @@ DEMO_TENANTS = [
         "name": "Bluebird Elopements",
         "owner_email": "owner@bluebird.example",
         "owner_password": "bluebird-demo-pass",
+        "time_zone": "America/Los_Angeles",
         "primary": "#2563eb",
         "accent": "#f59e0b",
         "segments": {
@@ -55,6 +68,7 @@ DEMO_TENANTS = [
         "name": "Harbor Weddings",
         "owner_email": "owner@harbor.example",
         "owner_password": "harbor-demo-pass",
+        "time_zone": "Europe/Berlin",
         "primary": "#0f766e",
         "accent": "#e11d48",
         "segments": {
@@ -81,9 +95,6 @@ def demo_host_origin() -> str:
 
 
 def _seed_tenant(spec: dict) -> tuple[Tenant, str | None]:
-    from .catalog import add_blackout, create_addon, create_package, create_segment
-    from .tenants import create_tenant, find_tenant_by_slug
-
     existing = find_tenant_by_slug(spec["slug"])
     if existing is not None:
         return existing, None
@@ -93,6 +104,7 @@ def _seed_tenant(spec: dict) -> tuple[Tenant, str | None]:
         owner_email=spec["owner_email"],
         owner_password=spec["owner_password"],
         allowed_origins=[demo_host_origin(), current_app.config["MAIS_BASE_URL"]],
+        time_zone=spec["time_zone"],
     )
     tenant.brand_primary_color = spec["primary"]
     tenant.brand_accent_color = spec["accent"]
@@ -112,7 +124,7 @@ def _seed_tenant(spec: dict) -> tuple[Tenant, str | None]:
                     segment=segment,
                     addons=addons,
                 )
-        today = date.today()
+        today = local_today(tenant)
         add_blackout(tenant, today + timedelta(days=9), "Team retreat")
         add_blackout(tenant, today + timedelta(days=10), "Team retreat")
     return tenant, keys.secret_key
@@ -151,8 +163,6 @@ def create_tenant_command(
     slug: str, name: str, owner_email: str, password: str, commission: str | None
 ) -> None:
     """Create a tenant and its owner; prints the keys once."""
-    from .errors import DomainError
-    from .tenants import create_tenant
 
     try:
         tenant, _owner, keys = create_tenant(
@@ -175,8 +185,6 @@ def create_tenant_command(
 @click.password_option("--password")
 def create_admin_command(email: str, password: str) -> None:
     """Create a platform operator account for /admin."""
-    from .errors import DomainError
-    from .tenants import create_platform_admin
 
     try:
         admin = create_platform_admin(email, password)
@@ -189,7 +197,6 @@ def create_admin_command(email: str, password: str) -> None:
 @mais_cli.command("doctor")
 def doctor_command() -> None:
     """Check the configuration; exits non-zero when something must be fixed."""
-    from .doctor import run_checks
 
     problems = 0
     for check in run_checks(current_app):
@@ -208,10 +215,9 @@ def all_tenants() -> list[Tenant]:
 @click.option("--loop", is_flag=True, help="Keep relaying, polling every few seconds.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 def send_mail_command(loop: bool, interval: float) -> None:
-    """Deliver pending outbox emails (SMTP when MAIS_SMTP_URL is set, else .eml files)."""
+    """Deliver the outbox emails that are due (SMTP when MAIS_SMTP_URL is set, else .eml
+    files). Failures are retried with backoff for MAIS_MAIL_GIVE_UP_AFTER seconds (48 h)."""
     import time
-
-    from .mail import send_pending
 
     while True:
         sent = send_pending()
@@ -222,11 +228,57 @@ def send_mail_command(loop: bool, interval: float) -> None:
             time.sleep(interval)
 
 
+def sync_all_calendars() -> tuple[int, int]:
+    """Sync every tenant's imported calendar; returns (synced, failed).
+
+    Each tenant is read, fetched with no transaction open (a slow feed holds no database
+    resource), then written and committed on its own, so one bad feed never blocks the others.
+    """
+
+    with platform_scope("listing the tenants whose external calendar is synced"):
+        tenant_ids = list(
+            db.session.scalars(
+                select(Tenant.id).where(Tenant.ical_import_url.is_not(None)).order_by(Tenant.id)
+            )
+        )
+    db.session.commit()  # ends the read: nothing is held while feeds are fetched
+    synced = failed = 0
+    for tenant_id in tenant_ids:
+        try:
+            tenant = db.session.get(Tenant, tenant_id)
+            plan = ical.plan_sync(tenant) if tenant is not None else None
+            db.session.commit()
+            if plan is None:
+                continue
+            result = ical.fetch_feed(plan)
+            tenant = db.session.get(Tenant, tenant_id)
+            ok = tenant is not None and ical.store_sync(tenant, plan, result)
+            db.session.commit()
+        except Exception:
+            # A fault of ours on one tenant (its row, the database) is logged and the others
+            # still get their sync; the feed's own problems never get here (they are stored).
+            db.session.rollback()
+            log.exception("calendar sync failed for tenant %s", tenant_id)
+            ok = False
+        synced += ok
+        failed += not ok
+    return synced, failed
+
+
+@mais_cli.command("sync-calendars")
+def sync_calendars_command() -> None:
+    """Fetch every tenant's imported iCal calendar and store its busy days."""
+    synced, failed = sync_all_calendars()
+    click.echo(f"Synced {synced} calendar(s); {failed} could not be read.")
+
+
 @mais_cli.command("maintenance")
 def maintenance_command() -> None:
-    """Release expired holds and archive webhook events older than 90 days."""
-    from .booking import release_expired_holds
-    from .webhooks import archive_webhook_events
+    """Release expired holds, issue refunds still owed, archive webhook events older than 90
+    days, sync calendars."""
 
     click.echo(f"Released {release_expired_holds()} expired hold(s).")
+    click.echo(f"Issued {issue_owed_refunds()} refund(s) still owed.")
     click.echo(f"Archived {archive_webhook_events()} webhook event(s).")
+    synced, failed = sync_all_calendars()
+    click.echo(f"Synced {synced} calendar(s); {failed} could not be read.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import secrets
 from pathlib import Path
@@ -66,6 +67,16 @@ def build_config(
             return overrides[name]
         return env.get(name) or generated.get(name) or default
 
+    def seconds(name: str, default: float) -> float:
+        value = setting(name, default)
+        try:
+            parsed = float(value)
+        except (TypeError, ValueError):
+            parsed = float("nan")
+        if not (math.isfinite(parsed) and parsed > 0):
+            raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+        return parsed
+
     database_url = setting("DATABASE_URL", f"sqlite:///{instance / 'mais.db'}")
     if database_url.startswith("postgres://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
@@ -106,7 +117,17 @@ def build_config(
         "MAIS_UPLOAD_DIR": setting("MAIS_UPLOAD_DIR", str(instance / "uploads")),
         "MAIS_SEND_MAIL_INLINE": setting("MAIS_SEND_MAIL_INLINE", "0" if is_production else "1")
         in ("1", "true", True),
+        # Mail retries (mais.mail): the backoff's first step and per-step cap, and how long
+        # after its first attempt an undeliverable message is given up.
+        "MAIS_MAIL_RETRY_BASE": seconds("MAIS_MAIL_RETRY_BASE", 30),
+        "MAIS_MAIL_RETRY_CAP": seconds("MAIS_MAIL_RETRY_CAP", 3600),
+        "MAIS_MAIL_GIVE_UP_AFTER": seconds("MAIS_MAIL_GIVE_UP_AFTER", 48 * 3600),
+        # Calendar feeds on 127.0.0.1 (the demo's and the tests'); off unless set explicitly.
+        "MAIS_OUTBOUND_ALLOW_LOOPBACK": setting("MAIS_OUTBOUND_ALLOW_LOOPBACK", "0")
+        in ("1", "true", True),
         "MAIS_HOLD_MINUTES": int(setting("MAIS_HOLD_MINUTES", 30)),
+        # How long a request waits for a date's lock before answering "busy, try again".
+        "MAIS_DATE_LOCK_TIMEOUT_MS": int(setting("MAIS_DATE_LOCK_TIMEOUT_MS", 5000)),
         "MAIS_BOOKING_HORIZON_DAYS": int(setting("MAIS_BOOKING_HORIZON_DAYS", 730)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

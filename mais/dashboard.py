@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
 
@@ -97,16 +97,7 @@ def build_dashboard(tenant: Tenant, *, today: date | None = None) -> Dashboard:
         ).where(Booking.status == BookingStatus.CONFIRMED, Booking.created_at >= month_start)
     ).one()
 
-    first_month = _month_start(today, 11)
-    since = datetime.combine(first_month, datetime.min.time(), UTC)
-    per_month: dict[date, int] = {_month_start(today, n): 0 for n in range(11, -1, -1)}
-    for created_at in db.session.scalars(
-        select(Booking.created_at).where(Booking.created_at >= since)
-    ):
-        key = _month_start(created_at.astimezone(UTC).date())
-        if key in per_month:
-            per_month[key] += 1
-    bars, max_count = chart_bars(list(per_month.items()))
+    bars, max_count = chart_bars(bookings_per_month(tenant, today=today))
     return Dashboard(
         upcoming=upcoming,
         revenue_cents=int(revenue),
@@ -117,9 +108,38 @@ def build_dashboard(tenant: Tenant, *, today: date | None = None) -> Dashboard:
     )
 
 
+def _utc_month(column: Any) -> Any:
+    """``column``'s UTC month as "YYYY-MM", computed by the database."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+    return func.strftime("%Y-%m", column)  # SQLite stores UTC already
+
+
+@tenant_operation
+def bookings_per_month(tenant: Tenant, *, today: date) -> list[tuple[date, int]]:
+    """Bookings made (whatever became of them) in each of the twelve months up to ``today``'s,
+    oldest first: counted by the database, one row per month, however busy the tenant."""
+    first_month = _month_start(today, 11)
+    since = datetime.combine(first_month, datetime.min.time(), UTC)
+    month = _utc_month(Booking.created_at).label("month")
+    counted = {
+        key: int(count)
+        for key, count in db.session.execute(
+            select(month, func.count()).where(Booking.created_at >= since).group_by(month)
+        )
+    }
+    months = [_month_start(today, n) for n in range(11, -1, -1)]
+    return [(start, counted.get(f"{start:%Y-%m}", 0)) for start in months]
+
+
 T = TypeVar("T")
 PAGE_SIZE = 20
 BOOKING_FILTERS = ("upcoming", "past", "cancelled")
+
+
+# A page counts its rows only this many pages past itself: enough to draw "next", and a count
+# that does not grow with a tenant's whole history.
+COUNT_AHEAD_PAGES = 10
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,8 @@ class Page(Generic[T]):
     number: int
     total: int
     size: int = PAGE_SIZE
+    # False when counting stopped early: there are more than ``total`` rows.
+    is_exact: bool = True
 
     @property
     def pages(self) -> int:
@@ -143,10 +165,16 @@ class Page(Generic[T]):
 
 
 def _paginate(query: Select, page: int, size: int = PAGE_SIZE) -> Page:
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    number = min(max(page, 1), max(1, -(-(total or 0) // size)))
+    """Page ``page`` of ``query``; the rows are counted up to COUNT_AHEAD_PAGES past it only."""
+    number = max(page, 1)
+    enough = (number - 1 + COUNT_AHEAD_PAGES) * size + 1
+    counted = db.session.scalar(
+        select(func.count()).select_from(query.order_by(None).limit(enough).subquery())
+    )
+    total = min(counted or 0, enough - 1)
+    number = min(number, max(1, -(-total // size)))
     items = list(db.session.scalars(query.limit(size).offset((number - 1) * size)))
-    return Page(items=items, number=number, total=total or 0, size=size)
+    return Page(items=items, number=number, total=total, size=size, is_exact=counted < enough)
 
 
 @tenant_operation

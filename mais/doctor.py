@@ -111,14 +111,21 @@ def _operations_checks(config: Any, production: bool) -> list[Check]:
             Check("SESSION_COOKIE_SECURE", "FAIL", "session cookies would travel over http")
         )
     if config.get("MAIS_METRICS_TOKEN"):
-        checks.append(Check("MAIS_METRICS_TOKEN", "OK", "/metrics needs the bearer token"))
-    else:
+        checks.append(
+            Check("MAIS_METRICS_TOKEN", "OK", "/metrics and /health/cache need the bearer token")
+        )
+    elif production:
         checks.append(
             Check(
                 "MAIS_METRICS_TOKEN",
-                "WARN" if production else "OK",
-                "unset: /metrics is open to anyone who can reach it",
+                "FAIL",
+                "unset: /metrics and /health/cache answer 404 to everyone, Prometheus included; "
+                "set a long random token and give it to the scraper as a bearer token",
             )
+        )
+    else:
+        checks.append(
+            Check("MAIS_METRICS_TOKEN", "OK", "unset: /metrics and /health/cache are open")
         )
     if production and not config.get("MAIS_SECURITY_CONTACT"):
         checks.append(

@@ -12,7 +12,9 @@ import hmac
 import secrets
 import string
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -71,3 +73,24 @@ def decrypt_secret(ciphertext: bytes) -> str:
 
 def secret_matches(ciphertext: bytes, candidate: str) -> bool:
     return hmac.compare_digest(decrypt_secret(ciphertext).encode(), candidate.encode())
+
+
+def _purpose_key(purpose: str) -> bytes:
+    # One key per purpose (HKDF): data sealed for one use never opens under another, and the
+    # key guarding tenants' secrets is never used directly on anything else.
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+    return hkdf.derive(_master_key())
+
+
+def seal(plaintext: bytes, purpose: str, context: bytes = b"") -> bytes:
+    """``plaintext`` encrypted and authenticated (AES-256-GCM) under the key of ``purpose``;
+    ``context`` must be given again to open it."""
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(_purpose_key(purpose)).encrypt(nonce, plaintext, context)
+
+
+def unseal(sealed: bytes, purpose: str, context: bytes = b"") -> bytes:
+    """What ``seal`` sealed; ``cryptography.exceptions.InvalidTag`` if it was altered or sealed
+    for another purpose or context."""
+    nonce, body = sealed[:12], sealed[12:]
+    return AESGCM(_purpose_key(purpose)).decrypt(nonce, body, context)

@@ -5,15 +5,22 @@ when the change that caused it was committed. ``send_pending`` (the relay: ``fla
 send-mail``, or inline after a request in development) delivers committed messages through SMTP,
 or as ``.eml`` files when no SMTP server is configured. Several relays may run at once: each
 claims its rows with ``FOR UPDATE SKIP LOCKED``.
+
+A message that cannot be delivered waits for its ``next_attempt_at``: exponential backoff with
+full jitter, capped per step. It is given up (``dead``, listed in the admin's outbox with a retry
+button) only when its first attempt is older than the give-up window (48 h by default), or at
+once when the server refuses its recipient for good (5xx).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -22,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app, g, has_request_context
 from jinja2 import TemplateNotFound
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
@@ -32,7 +39,8 @@ from .tenancy import insert_or_skip, platform_scope
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+# Not for security: only spreads retries over time.
+_jitter = random.Random()  # noqa: S311
 
 
 def _render(template: str, context: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -120,6 +128,7 @@ def enqueue_mails(mails: Sequence[Mail]) -> None:
                 "body_html": body_html,
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
+                "next_attempt_at": now,
                 "last_error": None,
                 "sent_at": None,
                 "created_at": now,
@@ -172,11 +181,71 @@ def _deliver_file(directory: str, message: OutboxMessage, email: EmailMessage) -
     (path / f"{message.id:06d}-{message.template}.eml").write_bytes(email.as_bytes())
 
 
+def retry_ceiling(attempts: int, *, base: float, cap: float) -> float:
+    """The longest wait, in seconds, after ``attempts`` failed attempts: ``base`` doubling per
+    attempt, never above ``cap``."""
+    # The exponent is bounded: past it the cap has long applied, and 2.0 ** 1100 overflows.
+    return float(min(cap, base * 2.0 ** min(max(attempts - 1, 0), 64)))
+
+
+def retry_delay(
+    attempts: int, *, base: float, cap: float, rng: random.Random | None = None
+) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts: full jitter, a uniform draw under
+    ``retry_ceiling``, so the messages of one outage do not all come back at the same instant."""
+    ceiling = retry_ceiling(attempts, base=base, cap=cap)
+    return timedelta(seconds=(rng or _jitter).uniform(0, ceiling))
+
+
+def _describe(error: OSError) -> str:
+    # Class and reply codes only: SMTP replies may echo the recipient's address.
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _reply in error.recipients.values()})
+        return f"{type(error).__name__}: {', '.join(str(code) for code in codes)}"
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{type(error).__name__}: {error.smtp_code}"
+    return f"{type(error).__name__}: {getattr(error, 'errno', '') or ''}"
+
+
+def _is_permanent(error: OSError) -> bool:
+    # A recipient refused for good (5xx) will still be refused in 48 hours. Other 5xx replies
+    # (sender, authentication, size) usually mean our own configuration is wrong: those keep
+    # being retried, so the messages go out once it is fixed.
+    return (
+        isinstance(error, smtplib.SMTPRecipientsRefused)
+        and bool(error.recipients)
+        and all(500 <= code < 600 for code, _reply in error.recipients.values())
+    )
+
+
+def _server_unavailable(error: OSError) -> bool:
+    # The next message would meet the same refusal (or wait out the same 30 s timeout): one
+    # attempt per run is enough to notice the server is back.
+    if isinstance(
+        error,
+        smtplib.SMTPConnectError
+        | smtplib.SMTPServerDisconnected
+        | smtplib.SMTPHeloError
+        | smtplib.SMTPAuthenticationError,
+    ):
+        return True
+    # SMTPException is an OSError; what is left are socket, TLS and file system errors.
+    return not isinstance(error, smtplib.SMTPException)
+
+
+# Rendered into the SQL, not bound: the claim becomes a prepared statement in a long-running
+# relay, and a generic plan may use the partial index on pending rows only if it reads 'pending'.
+_PENDING = literal(OutboxStatus.PENDING.value, literal_execute=True)
+
+
 def _claim_next(skip_ids: list[int]) -> OutboxMessage | None:
     query = (
         select(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.PENDING)
-        .order_by(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == _PENDING,
+            OutboxMessage.next_attempt_at <= utcnow(),
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
@@ -185,13 +254,42 @@ def _claim_next(skip_ids: list[int]) -> OutboxMessage | None:
     return db.session.scalars(query).first()
 
 
+def _record_failure(message: OutboxMessage, error: OSError) -> None:
+    config = current_app.config
+    now = utcnow()
+    message.last_error = _describe(error)
+    give_up_at = message.created_at + timedelta(seconds=config["MAIS_MAIL_GIVE_UP_AFTER"])
+    if _is_permanent(error) or now >= give_up_at:
+        message.status = OutboxStatus.DEAD
+        log.error(
+            "outbox message %s given up after %s attempt(s): %s",
+            message.id,
+            message.attempts,
+            message.last_error,
+        )
+        return
+    message.next_attempt_at = now + retry_delay(
+        message.attempts,
+        base=config["MAIS_MAIL_RETRY_BASE"],
+        cap=config["MAIS_MAIL_RETRY_CAP"],
+    )
+    log.warning(
+        "outbox message %s not delivered (attempt %s, %s); next attempt at %s",
+        message.id,
+        message.attempts,
+        message.last_error,
+        message.next_attempt_at.isoformat(timespec="seconds"),
+    )
+
+
 def send_pending(limit: int = 100) -> int:
-    """Deliver up to ``limit`` pending messages; returns how many were sent.
+    """Deliver up to ``limit`` messages that are due; returns how many were sent.
 
     One message per transaction: claim it (``FOR UPDATE SKIP LOCKED``), deliver it, mark it
-    sent, commit. A relay killed mid-batch therefore leaves every delivered message marked sent
-    and every other one pending, so a restarted relay neither loses nor repeats any (the window
-    left is the instant between the server's acceptance and our commit).
+    sent (or schedule its next attempt, or give it up), commit. A relay killed mid-batch
+    therefore leaves every delivered message marked sent and every other one pending, so a
+    restarted relay neither loses nor repeats any (the window left is the instant between the
+    server's acceptance and our commit). A server that cannot be reached ends the run.
     """
     smtp_url = current_app.config.get("MAIS_SMTP_URL")
     mail_dir = current_app.config["MAIS_MAIL_DIR"]
@@ -211,15 +309,11 @@ def send_pending(limit: int = 100) -> int:
                     _deliver_smtp(smtp_url, email)
                 else:
                     _deliver_file(mail_dir, message, email)
-            except (OSError, smtplib.SMTPException) as error:
-                # Class and errno only: SMTP replies may echo the recipient's address.
-                message.last_error = f"{type(error).__name__}: {getattr(error, 'errno', '') or ''}"
-                if message.attempts >= MAX_ATTEMPTS:
-                    message.status = OutboxStatus.FAILED
+            except OSError as error:  # smtplib.SMTPException included
+                _record_failure(message, error)
                 db.session.commit()
-                log.warning(
-                    "outbox message %s not delivered (attempt %s)", message.id, message.attempts
-                )
+                if _server_unavailable(error):
+                    break
                 continue
             message.status = OutboxStatus.SENT
             message.sent_at = utcnow()

@@ -87,7 +87,7 @@ def _update_outbox_backlog() -> None:
             .group_by(OutboxMessage.status)
         ).all()
     )
-    for status in (OutboxStatus.PENDING, OutboxStatus.FAILED):
+    for status in (OutboxStatus.PENDING, OutboxStatus.DEAD):
         OUTBOX_BACKLOG.labels(status=status.value).set(counts.get(status, 0))
 
 

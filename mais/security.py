@@ -27,37 +27,29 @@ def allow_framing_by(origins: list[str]) -> None:
     request.environ["mais.frame_ancestors"] = [origin for origin in origins if origin]
 
 
-def allow_form_action_to(origins: list[str]) -> None:
+def allow_form_action_to(origins: list[str | None]) -> None:
     """Let this page's forms also lead to these origins. Browsers apply ``form-action`` to the
     redirect after a POST too: the mock checkout's Pay must be able to return the couple to the
     tenant's site, as Stripe's own page does."""
     request.environ["mais.form_action"] = [origin for origin in origins if origin]
 
 
-def _apply_form_action(response: Response) -> Response:
-    origins = request.environ.get("mais.form_action")
-    policy = response.headers.get("Content-Security-Policy")
-    if not origins or not policy:
-        return response
-    directives = [d.strip() for d in policy.split(";") if d.strip()]
+def _set_content_security_policy(response: Response) -> Response:
+    """The one place the policy is written: the strict default, with this request's grants
+    (framing by the widget's tenant, forms leading back to a tenant's site) in their
+    directives. Talisman sends the other headers; it does not write this one."""
+    policy = dict(CONTENT_SECURITY_POLICY)
+    frame_ancestors = request.environ.get("mais.frame_ancestors")
+    if frame_ancestors is not None:
+        policy["frame-ancestors"] = " ".join(frame_ancestors) or "'none'"
+        # X-Frame-Options cannot name several origins; CSP frame-ancestors supersedes it.
+        response.headers.pop("X-Frame-Options", None)
+    form_action = request.environ.get("mais.form_action")
+    if form_action:
+        policy["form-action"] = " ".join([policy["form-action"], *form_action])
     response.headers["Content-Security-Policy"] = "; ".join(
-        f"{d} {' '.join(origins)}" if d.startswith("form-action") else d for d in directives
+        [f"{name} {value}" for name, value in policy.items()] + ["report-uri /csp-report"]
     )
-    return response
-
-
-def _apply_frame_ancestors(response: Response) -> Response:
-    _apply_form_action(response)
-    origins = request.environ.get("mais.frame_ancestors")
-    if origins is None:
-        return response
-    policy = response.headers.get("Content-Security-Policy", "")
-    directives = [d.strip() for d in policy.split(";") if d.strip()]
-    directives = [d for d in directives if not d.startswith("frame-ancestors")]
-    directives.append("frame-ancestors " + (" ".join(origins) if origins else "'none'"))
-    response.headers["Content-Security-Policy"] = "; ".join(directives)
-    # X-Frame-Options cannot name several origins; CSP frame-ancestors supersedes it.
-    response.headers.pop("X-Frame-Options", None)
     return response
 
 
@@ -67,8 +59,9 @@ def init_security(app: Flask) -> None:
         # Behind the load balancer TLS ends there: trust its X-Forwarded-Proto/For/Host (one
         # hop) so that request.is_secure holds and Talisman sends HSTS instead of redirecting.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    # Registered before Talisman so that it runs after Talisman's own after_request hook.
-    app.after_request(_apply_frame_ancestors)
+    # Registered before Talisman so that it runs after Talisman's own after_request hook (and
+    # can drop the X-Frame-Options Talisman sets where the widget may be framed).
+    app.after_request(_set_content_security_policy)
     # One Talisman per application: it keeps its options on the instance, so a shared one would
     # let a second application (a test's production app) change the first one's policy.
     Talisman(
@@ -76,8 +69,7 @@ def init_security(app: Flask) -> None:
         force_https=is_production,
         strict_transport_security=True,
         strict_transport_security_max_age=31536000,
-        content_security_policy=CONTENT_SECURITY_POLICY,
-        content_security_policy_report_uri="/csp-report",
+        content_security_policy=None,
         frame_options="DENY",
         referrer_policy="strict-origin-when-cross-origin",
         session_cookie_secure=is_production,

@@ -13,6 +13,7 @@ webhook routing), ``platform_scope(reason)``.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,7 +47,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.sql import operators, visitors
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.elements import BooleanClauseList, ClauseElement, Grouping
 from sqlalchemy.sql.selectable import Join, ScalarSelect, SelectBase, TextualSelect
 from sqlalchemy.sql.util import find_tables
 
@@ -312,7 +313,10 @@ def _check_insert(state: ORMExecuteState) -> None:
 # insert rows with it), and the parameter is always the current scope's tenant, so it can be
 # neither forgotten nor crossed.
 
-_checked_statements: dict[int, ClauseElement] = {}
+# Statements are built once at import, so a few dozen are ever checked; the memo is bounded all
+# the same, so that a statement built per call costs a re-check, never unbounded memory.
+_CHECKED_MEMO_SIZE = 256
+_checked_statements: OrderedDict[int, ClauseElement] = OrderedDict()
 
 # Not "tenant_id": in an UPDATE, a parameter named like a column would also be SET.
 SCOPE_TENANT_PARAM = "scope_tenant_id"
@@ -323,33 +327,66 @@ def scope_tenant_id() -> BindParameter[Any]:
     return bindparam(SCOPE_TENANT_PARAM)
 
 
-def _own_tenant_filters(clauses: list[Any]) -> set[Any]:
-    """Tables compared ``tenant_id = scope_tenant_id()`` in these clauses, not counting nested
-    SELECTs (each of which must filter its own tables)."""
-    filtered: set[Any] = set()
-    stack = [clause for clause in clauses if clause is not None]
+def _conjuncts(clause: Any) -> list[Any]:
+    """The terms AND-ed together in ``clause``: each one restricts every row the clause
+    admits. A term inside an OR, a NOT or a CASE restricts nothing on its own."""
+    if clause is None:
+        return []
+    if isinstance(clause, Grouping):
+        return _conjuncts(clause.element)
+    if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_:
+        return [term for part in clause.clauses for term in _conjuncts(part)]
+    return [clause]
+
+
+def _tenant_restricted(clause: Any) -> set[Any]:
+    """Tables that a conjunct of ``clause`` compares ``tenant_id = scope_tenant_id()``."""
+    restricted: set[Any] = set()
+    for term in _conjuncts(clause):
+        if not (isinstance(term, BinaryExpression) and term.operator is operators.eq):
+            continue
+        for column, other in ((term.left, term.right), (term.right, term.left)):
+            if (
+                isinstance(column, ColumnClause)
+                and column.name == "tenant_id"
+                and isinstance(other, BindParameter)
+                and other.key == SCOPE_TENANT_PARAM
+            ):
+                restricted.add(column.table)
+    return restricted
+
+
+def _join_leaves(from_clause: Any, restricted: set[Any]) -> list[Any]:
+    """The tables a FROM item joins, adding to ``restricted`` those its ON clauses restrict:
+    an inner join's condition restricts both sides; a left outer join's only the side it
+    joins (the left side is kept whole whatever the condition says); a full join's neither."""
+    if not isinstance(from_clause, Join):
+        return [from_clause]
+    left = _join_leaves(from_clause.left, restricted)
+    right = _join_leaves(from_clause.right, restricted)
+    if from_clause.full:
+        kept: set[Any] = set()
+    elif from_clause.isouter:
+        kept = set(right)
+    else:
+        kept = set(left) | set(right)
+    restricted |= _tenant_restricted(from_clause.onclause) & kept
+    return left + right
+
+
+def _tables_named_in(clause: Any) -> set[Any]:
+    """Tables whose columns ``clause`` names outside nested SELECTs (an UPDATE or DELETE that
+    names another table reads it as an implicit FROM)."""
+    tables: set[Any] = set()
+    stack = [clause] if clause is not None else []
     while stack:
         element = stack.pop()
         if isinstance(element, SelectBase | ScalarSelect):
             continue
-        if isinstance(element, BinaryExpression) and element.operator is operators.eq:
-            for column, other in ((element.left, element.right), (element.right, element.left)):
-                if (
-                    isinstance(column, ColumnClause)
-                    and column.name == "tenant_id"
-                    and isinstance(other, BindParameter)
-                    and other.key == SCOPE_TENANT_PARAM
-                ):
-                    filtered.add(column.table)
+        if isinstance(element, ColumnClause) and element.table is not None:
+            tables.add(element.table)
         stack.extend(element.get_children())
-    return filtered
-
-
-def _leaf_froms(from_clause: Any, clauses: list[Any]) -> list[Any]:
-    if isinstance(from_clause, Join):
-        clauses.append(from_clause.onclause)
-        return _leaf_froms(from_clause.left, clauses) + _leaf_froms(from_clause.right, clauses)
-    return [from_clause]
+    return tables
 
 
 _inserts_or_skips: dict[int, TextClause | TextualSelect] = {}
@@ -388,10 +425,11 @@ def insert_or_skip(
 
 
 def check_tenant_filtered(statement: ClauseElement) -> None:
-    """Raise unless every SELECT, UPDATE and DELETE inside ``statement`` compares each
-    tenant-owned table it names (no aliases) with ``scope_tenant_id()`` in its own WHERE or
-    ON clauses, and every INSERT into such a table takes its tenant_id from it. SQL text is
-    refused unless ``insert_or_skip`` wrote it."""
+    """Raise unless every SELECT, UPDATE and DELETE inside ``statement`` restricts each
+    tenant-owned table it reads (no aliases) by ``tenant_id = scope_tenant_id()``: a conjunct
+    of its WHERE, or of the condition of a join that restricts that table (see
+    ``_join_leaves``); and every INSERT into such a table takes its tenant_id from it. SQL text
+    is refused unless ``insert_or_skip`` wrote it."""
     if isinstance(statement, TextClause | TextualSelect):
         if _inserts_or_skips.get(id(statement)) is not statement:
             raise TenantScopeError("SQL text on tenant data must come from insert_or_skip")
@@ -401,21 +439,25 @@ def check_tenant_filtered(statement: ClauseElement) -> None:
         if isinstance(element, Insert):
             _check_scoped_insert(element, owned)
             continue
+        restricted: set[Any] = set()
         if isinstance(element, Select):
-            clauses: list[Any] = [element.whereclause]
-            froms = [leaf for f in element.get_final_froms() for leaf in _leaf_froms(f, clauses)]
+            froms = [
+                leaf
+                for item in element.get_final_froms()
+                for leaf in _join_leaves(item, restricted)
+            ]
         elif isinstance(element, Update | Delete):
-            clauses, froms = [element.whereclause], [element.table]
+            froms = [element.table, *(_tables_named_in(element.whereclause) - {element.table})]
         else:
             continue
-        filtered = _own_tenant_filters(clauses)
+        restricted |= _tenant_restricted(element.whereclause)
         for from_clause in froms:
             base = getattr(from_clause, "element", None)
             if from_clause not in owned and base is not None and base in owned:
                 raise TenantScopeError("prebuilt statements may not alias tenant-owned tables")
-            if from_clause in owned and from_clause not in filtered:
+            if from_clause in owned and from_clause not in restricted:
                 raise TenantScopeError(
-                    f"{from_clause.name} is not filtered by tenant_id = scope_tenant_id() in "
+                    f"{from_clause.name} is not restricted by tenant_id = scope_tenant_id() in "
                     f"{element}"
                 )
 
@@ -447,9 +489,14 @@ def execute_in_scope(
     scope = _current_scope.get()
     if scope is None or scope.is_platform:
         raise TenantScopeError("A tenant statement ran outside a tenant scope")
-    if _checked_statements.get(id(statement)) is not statement:
+    if _checked_statements.get(id(statement)) is statement:
+        _checked_statements.move_to_end(id(statement))
+    else:
         check_tenant_filtered(statement)
-        _checked_statements[id(statement)] = statement  # kept alive, so its id stays its own
+        # Kept alive while remembered, so that its id stays its own.
+        _checked_statements[id(statement)] = statement
+        if len(_checked_statements) > _CHECKED_MEMO_SIZE:
+            _checked_statements.popitem(last=False)
     tenant = {SCOPE_TENANT_PARAM: scope.tenant_id}
     bound: Params
     if params is None:

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import StatementError
 
 from . import booking as booking_service
+from . import unit_of_work
 from .extensions import db
 from .locking import begin_immediate
 from .metrics import record_webhook_outcome
@@ -35,6 +36,7 @@ from .models import (
 )
 from .models.base import utcnow
 from .payments import InvalidSignature, get_provider
+from .personal_data import scrub
 from .tenancy import insert_or_skip, platform_scope
 
 log = logging.getLogger(__name__)
@@ -98,14 +100,18 @@ _EVENTS = WebhookEvent.__table__
 # A fresh event is inserted already counting its first attempt; RETURNING tells a fresh event
 # (ours until we commit: a concurrent delivery of it waits on its key) from a known one.
 _INSERT_NEW_EVENT = insert_or_skip(_EVENTS, "(provider_event_id)", returning="id")
+# One statement for a fresh event and a known one: a known event's attempt is counted here
+# (a fresh one's was counted by its insert), and a tenant already learned is kept.
 _MARK_PROCESSED = (
     update(_EVENTS)
     .where(_EVENTS.c.id == bindparam("event_id"))
     .values(
         status=WebhookStatus.PROCESSED,
+        attempts=_EVENTS.c.attempts + bindparam("more_attempts"),
+        last_error=None,
         processed_at=bindparam("now"),
         updated_at=bindparam("now"),
-        tenant_id=bindparam("new_tenant_id"),
+        tenant_id=func.coalesce(bindparam("new_tenant_id"), _EVENTS.c.tenant_id),
     )
 )
 
@@ -180,18 +186,17 @@ def _record_and_process(event_id: str, event_type: str, payload: dict[str, Any])
             # failure is recorded on its own.
             session.rollback()
             return _record_failure(event_id, event_type, payload, error)
-        if record is None:
-            session.connection().execute(
-                _MARK_PROCESSED,
-                {"event_id": new_id, "now": utcnow(), "new_tenant_id": tenant_id},
-            )
-        else:
-            record.attempts += 1
-            record.status = WebhookStatus.PROCESSED
-            record.processed_at = utcnow()
-            record.last_error = None
-            record.tenant_id = tenant_id or record.tenant_id
-        session.commit()
+        session.connection().execute(
+            _MARK_PROCESSED,
+            {
+                "event_id": new_id if record is None else record.id,
+                "more_attempts": 0 if record is None else 1,
+                "now": utcnow(),
+                "new_tenant_id": tenant_id,
+            },
+        )
+        # Then the provider calls the handler decided on (a refund), with no lock held.
+        unit_of_work.commit()
     record_webhook_outcome("processed")
     return WebhookResult(200, "processed")
 
@@ -234,31 +239,57 @@ def _record_failure(
     return WebhookResult(500, "processing failed")
 
 
-def archive_webhook_events(older_than: timedelta = ARCHIVE_AFTER) -> int:
-    """Move events older than ``older_than`` into ``webhook_events_archive``. Commits."""
+ARCHIVE_BATCH = 2000
+_ARCHIVED_COLUMNS = (
+    "provider_event_id",
+    "type",
+    "tenant_id",
+    "status",
+    "attempts",
+    "last_error",
+    "payload",
+    "created_at",
+)
+
+
+def archive_webhook_events(
+    older_than: timedelta = ARCHIVE_AFTER, *, batch_size: int = ARCHIVE_BATCH
+) -> int:
+    """Move events older than ``older_than`` into ``webhook_events_archive``, oldest first,
+    ``batch_size`` per transaction: copied and deleted by one statement each, in the database,
+    so memory stays flat and no transaction grows with the backlog; a run cut short resumes
+    where it stopped (each committed batch is moved whole). An event a delivery or a replay
+    holds right now is skipped until the next run. Commits."""
     cutoff = utcnow() - older_than
-    archived_at = utcnow()
+    moved = 0
     with platform_scope("maintenance archives old webhook events of every tenant"):
-        old = db.session.scalars(
-            select(WebhookEvent).where(WebhookEvent.created_at < cutoff).order_by(WebhookEvent.id)
-        ).all()
-        for event in old:
-            db.session.add(
-                WebhookEventArchive(
-                    provider_event_id=event.provider_event_id,
-                    type=event.type,
-                    tenant_id=event.tenant_id,
-                    status=str(event.status),
-                    attempts=event.attempts,
-                    last_error=event.last_error,
-                    payload=event.payload,
-                    created_at=event.created_at,
-                    archived_at=archived_at,
+        while True:
+            ids = db.session.scalars(
+                select(WebhookEvent.id)
+                .where(WebhookEvent.created_at < cutoff)
+                .order_by(WebhookEvent.created_at, WebhookEvent.id)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not ids:
+                return moved
+            columns = [getattr(WebhookEvent, name) for name in _ARCHIVED_COLUMNS]
+            archived_at = literal(utcnow(), WebhookEventArchive.archived_at.type)
+            db.session.execute(
+                insert(WebhookEventArchive).from_select(
+                    [*_ARCHIVED_COLUMNS, "archived_at"],
+                    select(*columns, archived_at).where(WebhookEvent.id.in_(ids)),
                 )
             )
-            db.session.delete(event)
-        db.session.commit()
-    return len(old)
+            db.session.execute(
+                delete(WebhookEvent)
+                .where(WebhookEvent.id.in_(ids))
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+            moved += len(ids)
+            if len(ids) < batch_size:
+                return moved
 
 
 # --- Handlers: each returns the tenant id the event concerned, when there is one -------------
@@ -345,7 +376,7 @@ def _checkout_completed(payload: dict[str, Any]) -> int | None:
     tenant_id, hold_id = ids
     try:
         # By id: the booking path reads the tenant with the hold, in the same query.
-        booking_service.book_paid_hold(
+        booking_service.confirm_paid_hold(
             tenant_id,
             hold_id,
             checkout_session_id=_text(session_object, "id"),
@@ -416,9 +447,6 @@ def _process(event_type: str, payload: dict[str, Any]) -> int | None:
 
 # --- Errors without personal data -----------------------------------------------------------
 
-_EMAIL = re.compile(r"[^\s@'\"<>(),;]+@[^\s@'\"<>(),;]+")
-_LONG_NUMBER = re.compile(r"\+?\d[\d ().-]{6,}\d")
-
 
 def _personal_values(payload: dict[str, Any]) -> list[str]:
     # Whatever the payload's shape: it is read while recording why the event was refused.
@@ -443,8 +471,4 @@ def sanitize_error(error: BaseException, payload: dict[str, Any]) -> str:
         message = f"{type(error.orig).__name__}: {str(error.orig).splitlines()[0]}"
     else:
         message = str(error)
-    for value in _personal_values(payload):
-        message = message.replace(value, "[redacted]")
-    message = _EMAIL.sub("[email]", message)
-    message = _LONG_NUMBER.sub("[number]", message)
-    return f"{type(error).__name__}: {message}"[:500]
+    return f"{type(error).__name__}: {scrub(message, *_personal_values(payload))}"[:500]

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mais import cache as tenant_cache
 from mais import metrics
 from mais.extensions import db, limiter
-from mais.logging import scrub
+from mais.personal_data import scrub
 
 from . import bp
 
@@ -35,18 +35,28 @@ def health() -> tuple[Response, int]:
     return jsonify(status="ok", database="ok"), 200
 
 
+def _require_scrape_token() -> None:
+    """/metrics and /health/cache tell anyone the platform's traffic: they need the bearer token
+    when one is configured, and in production they are closed without one (doctor fails it)."""
+    token = current_app.config.get("MAIS_METRICS_TOKEN")
+    if not token:
+        if current_app.config["MAIS_ENV"] == "production":
+            abort(404)
+        return
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        abort(404)
+
+
 @bp.get("/health/cache")
 def health_cache() -> Response:
+    _require_scrape_token()
     return jsonify(tenant_cache.stats())
 
 
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
-    token = current_app.config.get("MAIS_METRICS_TOKEN")
-    if token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            abort(404)
+    _require_scrape_token()
     return metrics.exposition()
 
 

@@ -18,18 +18,14 @@ from flask_limiter.util import get_remote_address
 from mais import accounts
 from mais.errors import DomainError
 from mais.extensions import db, limiter
-from mais.tenants import create_tenant, normalize_email
+from mais.htmx import redirect_to
+from mais.tenant_registry import create_tenant, time_zone_or_default
 
 from . import bp
 from .auth import start_session
 from .forms import errors_of, text
-from .htmx import redirect_to
 
 LOGIN_LIMIT = "5 per 15 minutes"
-
-
-def _login_account_key() -> str:
-    return "login-account:" + normalize_email(request.form.get("email") or "")
 
 
 def _login_ip_key() -> str:
@@ -37,8 +33,15 @@ def _login_ip_key() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only paths inside the portal: an open redirect would make phishing links look genuine.
-    if target and target.startswith("/portal") and not target.startswith("//"):
+    # Only paths inside the portal: an open redirect would make phishing links look genuine
+    # (browsers read a backslash as a slash), and a control character would split the header.
+    if (
+        target
+        and target.startswith("/portal")
+        and "//" not in target
+        and "\\" not in target
+        and target.isprintable()
+    ):
         return target
     return url_for("portal.dashboard")
 
@@ -59,6 +62,7 @@ def signup() -> Response | str:
             name=text("name"),
             owner_email=text("email"),
             owner_password=request.form.get("password") or "",
+            time_zone=time_zone_or_default(text("time_zone")),
         )
         db.session.commit()
     except DomainError as error:
@@ -72,8 +76,7 @@ def signup() -> Response | str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, key_func=_login_ip_key, methods=["POST"])
-@limiter.limit(LOGIN_LIMIT, key_func=_login_account_key, methods=["POST"])
+@accounts.limit_logins
 def login() -> Response | str:
     next_url = request.values.get("next", "")
     if request.method == "GET":

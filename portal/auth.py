@@ -6,17 +6,17 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, g, redirect, render_template, request, session, url_for
+from flask import g, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from mais import accounts, tenancy
 from mais.errors import DomainError, NotFound
 from mais.extensions import db
+from mais.htmx import redirect_to
 from mais.models import AddOn, Blackout, Booking, Package, PackagePhoto, Segment, User
 
 from . import bp
-from .htmx import is_htmx
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,11 +35,14 @@ def load_logged_in_user() -> None:
 
 
 def start_session(user: User) -> None:
-    """A brand-new session: nothing from the anonymous one (or an earlier login) survives."""
+    """A brand-new session: nothing from the anonymous one (or an earlier login) survives. Each
+    way in (login, signup, a password reset) proves the account's owner is at this browser, so it
+    is remembered as one of theirs."""
     session.clear()
     session["user_id"] = user.id
     session["session_version"] = user.session_version
     session.permanent = False
+    accounts.remember_device(user)
 
 
 def login_required(view: F) -> F:
@@ -47,11 +50,7 @@ def login_required(view: F) -> F:
     def wrapped(**kwargs: Any) -> Any:
         if g.get("user") is None:
             target = url_for("portal.login", next=request.path)
-            if is_htmx():
-                response = Response(status=204)
-                response.headers["HX-Redirect"] = target
-                return response
-            return redirect(target)
+            return redirect_to(target)
         return view(**kwargs)
 
     return wrapped  # type: ignore[return-value]
@@ -78,12 +77,13 @@ def _domain_error(error: DomainError) -> tuple[str, int]:
 
 @bp.errorhandler(TooManyRequests)
 def _too_many(error: TooManyRequests) -> tuple[str, int]:
-    return render_template(
-        "portal/error.html",
-        title="Too many attempts",
-        message="There have been too many login attempts from here or for this account. "
-        "Wait 15 minutes, then try again, or reset your password.",
-    ), 429
+    # The login limits carry their own message (address, account or browser); others do not.
+    limit = getattr(error, "limit", None)
+    if getattr(limit, "error_message", None):
+        message = error.description
+    else:
+        message = "There have been too many attempts from here. Wait 15 minutes, then try again."
+    return render_template("portal/error.html", title="Too many attempts", message=message), 429
 
 
 @bp.errorhandler(RequestEntityTooLarge)

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Response, flash, g, render_template, request, url_for
 
 from mais import catalog
 from mais import dashboard as figures
 from mais.errors import DomainError
 from mais.extensions import db
+from mais.htmx import redirect_to
+from mais.tenant_registry import local_today
 
 from . import bp
 from .auth import login_required
 from .forms import a_date, checkbox, errors_of, text
-from .htmx import redirect_to
 from .overview import page_number
 
 
 def _calendar_page(errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
+    today = local_today(g.tenant)
     return render_template(
         "portal/calendar.html",
-        blackouts=catalog.list_blackouts(g.tenant, from_date=date.today()),
+        blackouts=catalog.list_blackouts(g.tenant, from_date=today),
         errors=errors or {},
         form=request.form if errors else {},
-        today=date.today(),
+        today=today,
     ), status
 
 

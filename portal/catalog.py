@@ -8,11 +8,11 @@ from jinja2_fragments.flask import render_block
 from mais import catalog
 from mais.errors import DomainError
 from mais.extensions import db
+from mais.htmx import is_htmx, redirect_to, vary_on_htmx
 
 from . import bp
 from .auth import login_required
 from .forms import checkbox, errors_of, int_list, money, optional_int, text, upload
-from .htmx import is_htmx, redirect_to, vary_on_htmx
 
 PACKAGES = "portal/packages.html"
 

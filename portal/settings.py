@@ -16,15 +16,15 @@ from flask import (
     url_for,
 )
 
-from mais import ical
-from mais import settings as tenant_settings
+from mais import ical, tenant_settings
 from mais.errors import DomainError
 from mais.extensions import db
+from mais.htmx import redirect_to
+from mais.tenant_registry import tenant_zone, time_zone_choices
 
 from . import bp
 from .auth import login_required
 from .forms import checkbox, errors_of, text, upload
-from .htmx import redirect_to
 
 
 def _base_url() -> str:
@@ -46,6 +46,8 @@ def _settings_page(errors: dict[str, str] | None = None, status: int = 200) -> t
         if tenant.ical_export_token
         else None,
         allow_local=current_app.config.get("MAIS_ENV") != "production",
+        time_zones=time_zone_choices(),
+        zone=tenant_zone(tenant),
     ), status
 
 
@@ -131,30 +133,28 @@ def onboarding_return() -> Response:
     return redirect(url_for("portal.settings") + "#payouts")  # type: ignore[return-value]
 
 
+@bp.post("/settings/time-zone")
+@login_required
+def update_time_zone() -> Response | tuple[str, int]:
+    try:
+        tenant_settings.update_time_zone(g.tenant, time_zone=text("time_zone"), user=g.user)
+    except DomainError as error:
+        db.session.rollback()
+        return _settings_page(errors_of(error), 400)
+    return _saved("Time zone saved.", "#time-zone")
+
+
 @bp.post("/settings/ical-import")
 @login_required
 def update_ical_import() -> Response | tuple[str, int]:
     try:
-        ok = ical.set_import_url(g.tenant, text("ical_import_url"), user=g.user)
+        changed = ical.set_import_url(g.tenant, text("ical_import_url"), user=g.user)
     except DomainError as error:
         db.session.rollback()
         return _settings_page(errors_of(error), 400)
-    db.session.commit()
-    if not ok:
-        flash("The calendar address is saved, but it could not be read yet; see the message.")
-        return redirect_to(url_for("portal.settings") + "#calendars")
+    if changed and g.tenant.ical_import_url:
+        return _saved("Calendar import saved. It will be synced within minutes.", "#calendars")
     return _saved("Calendar import saved.", "#calendars")
-
-
-@bp.post("/settings/ical-import/refresh")
-@login_required
-def refresh_ical_import() -> Response:
-    ok = ical.refresh_import(g.tenant)
-    db.session.commit()
-    flash(
-        "The calendar is refreshed." if ok else "The calendar could not be read; see the message."
-    )
-    return redirect_to(url_for("portal.settings") + "#calendars")
 
 
 @bp.post("/settings/ical-export/rotate")

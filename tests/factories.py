@@ -11,7 +11,7 @@ from decimal import Decimal
 from mais import catalog
 from mais.extensions import db
 from mais.models import AddOn, Blackout, OnboardingState, Package, Segment, Tenant
-from mais.tenants import IssuedKeys, create_tenant
+from mais.tenant_registry import IssuedKeys, create_tenant
 
 _counter = itertools.count(1)
 

@@ -41,6 +41,8 @@ def app_config(database_url: str, tmp_path: Path, **overrides: object) -> dict[s
         "RATELIMIT_ENABLED": False,
         "CACHE_TYPE": "SimpleCache",
         "REDIS_URL": None,
+        # Calendar feeds in tests are served by pytest-httpserver on 127.0.0.1.
+        "MAIS_OUTBOUND_ALLOW_LOOPBACK": True,
     }
     config.update(overrides)
     return config

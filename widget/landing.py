@@ -8,6 +8,12 @@ scheme and host) with no request context, no database and no hooks: one cache re
 the generation, as Django's cache middleware does. Any change to the tenant or its catalog
 bumps the generation, so a hit is exactly what the full path would answer now.
 
+Answers are compressed here, not in Flask: the full path renders the page uncompressed, this layer
+stores it brotli-compressed once, and serves that body as is to clients that accept brotli (every
+current browser), gzip to those that accept only gzip, and the plain page to the rare rest. The
+key holds the static files' build version too: a stored page names fingerprinted files, which a
+new build may no longer have.
+
 The tenant id of a slug is kept in process: slugs never change and tenants are never deleted,
 so the mapping cannot go stale (tests, which roll tenants back, clear it with ``forget``).
 """
@@ -21,8 +27,9 @@ from typing import Any
 
 from flask import Flask
 
-from mais import cache
-from mais.logging import log_access
+from mais import cache, compression
+from mais.assets import asset_version
+from mais.logs import log_access
 from mais.metrics import observe_request
 
 # The catalog step's URLs (widget/views.py registers them): /widget/<slug>/ and /book/<slug>/.
@@ -47,7 +54,8 @@ def _request_key(environ: dict[str, Any]) -> tuple[str, tuple[object, ...]] | No
         environ.get("HTTP_HX_REQUEST") and not environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST")
     )
     parts = (
-        "landing",
+        # The stored body's format: a body stored otherwise by an earlier release is never read.
+        "landing.br",
         match[1],
         environ.get("wsgi.url_scheme", "http"),
         environ.get("HTTP_HOST", ""),
@@ -78,12 +86,14 @@ class LandingCache:
             return self._wsgi_app(environ, start_response)
         started = time.perf_counter()
         slug, parts = found
+        parts = (*parts, asset_version(self._app))
         tenant_id = self._tenant_ids.get(slug)
         if tenant_id is not None:
             hit = self._lookup(tenant_id, parts)
             if hit is not None:
-                status, headers, body = hit
-                start_response(status, list(headers))
+                status, stored_headers, stored_body = hit
+                headers, body = _encoded(environ, stored_headers, stored=stored_body)
+                start_response(status, headers)
                 endpoint = _ENDPOINTS[parts[1]]  # type: ignore[index]
                 elapsed = time.perf_counter() - started
                 status_code = int(status[:3])
@@ -104,35 +114,83 @@ class LandingCache:
         slug: str,
         parts: tuple[object, ...],
     ) -> Iterable[bytes]:
-        answered: list[tuple[str, list[tuple[str, str]]]] = []
+        answered: list[tuple[str, list[tuple[str, str]], Any]] = []
+        written: list[bytes] = []
 
         def remember(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answered.append((status, headers))
-            return start_response(status, headers, exc_info)
+            # Held back: the headers sent depend on the coding chosen once the body is known.
+            answered.append((status, headers, exc_info))
+            return written.append
 
-        iterable = self._wsgi_app(environ, remember)
+        # Flask renders the page uncompressed; this layer encodes it (see the module docstring).
+        inner = {k: v for k, v in environ.items() if k != "HTTP_ACCEPT_ENCODING"}
+        iterable = self._wsgi_app(inner, remember)
         try:
-            body = b"".join(iterable)
+            body = b"".join([*written, *iterable])
         finally:
             close = getattr(iterable, "close", None)
             if close is not None:
                 close()
-        store = environ.get(STORE_MARK)
-        if store is not None and answered:
-            status, headers = answered[-1]
-            if _storable(status, headers):
-                tenant_id, generation = store
-                with self._app.app_context():
-                    cache.store_versioned(
-                        tenant_id,
-                        cache.CATALOG,
-                        parts,
-                        generation,
-                        (status, tuple(headers), body),
-                        timeout=CACHE_SECONDS,
-                    )
-                self._tenant_ids[slug] = tenant_id
+        status, headers, exc_info = answered[-1]
+        store = inner.get(STORE_MARK)
+        if store is not None and _storable(status, headers):
+            tenant_id, generation = store
+            stored_body = compression.compress(body, "br", stored=True)
+            with self._app.app_context():
+                cache.store_versioned(
+                    tenant_id,
+                    cache.CATALOG,
+                    parts,
+                    generation,
+                    (status, tuple(headers), stored_body),
+                    timeout=CACHE_SECONDS,
+                )
+            self._tenant_ids[slug] = tenant_id
+            headers, body = _encoded(environ, headers, stored=stored_body)
+        else:
+            headers, body = _encoded(environ, headers, plain=body)
+        start_response(status, headers, exc_info)
         return [body]
+
+
+def _encoded(
+    environ: dict[str, Any],
+    headers: Iterable[tuple[str, str]],
+    *,
+    plain: bytes | None = None,
+    stored: bytes | None = None,
+) -> tuple[list[tuple[str, str]], bytes]:
+    """The headers and body to send for this client's ``Accept-Encoding``, from the plain body
+    or from the brotli body stored once."""
+    headers = list(headers)
+    names = {name.lower(): value for name, value in headers}
+    coding = compression.preferred_coding(environ.get("HTTP_ACCEPT_ENCODING"))
+    if stored is not None:
+        if coding == "br":
+            body = stored
+        else:
+            body = compression.decompress(stored, "br")
+            if coding is not None:
+                body = compression.compress(body, coding)
+    else:
+        assert plain is not None
+        mimetype = names.get("content-type", "").split(";")[0].strip()
+        if "content-encoding" in names or not compression.worth_compressing(mimetype, len(plain)):
+            coding = None
+        body = plain if coding is None else compression.compress(plain, coding)
+    headers = [
+        (name, str(len(body)) if name.lower() == "content-length" else value)
+        for name, value in headers
+    ]
+    if "content-length" not in names:
+        headers.append(("Content-Length", str(len(body))))
+    if coding is not None:
+        headers.append(("Content-Encoding", coding))
+    vary = names.get("vary", "")
+    if "accept-encoding" not in vary.lower():
+        headers = [(name, value) for name, value in headers if name.lower() != "vary"]
+        headers.append(("Vary", f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"))
+    return headers, body
 
 
 def _storable(status: str, headers: list[tuple[str, str]]) -> bool:
@@ -140,7 +198,11 @@ def _storable(status: str, headers: list[tuple[str, str]]) -> bool:
     if not status.startswith("200"):
         return False
     names = {name.lower(): value for name, value in headers}
-    return "set-cookie" not in names and names.get("content-type", "").startswith("text/html")
+    return (
+        "set-cookie" not in names
+        and "content-encoding" not in names
+        and names.get("content-type", "").startswith("text/html")
+    )
 
 
 def install(app: Flask) -> None:

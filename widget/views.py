@@ -23,18 +23,23 @@ from mais import booking, cache, tenancy
 from mais.catalog import catalog_sections, get_active_package
 from mais.errors import DateUnavailable, DomainError
 from mais.extensions import limiter
+from mais.htmx import is_htmx, redirect_to, vary_on_htmx
+from mais.locking import DateBusy
 from mais.media import media_url
-from mais.models import Tenant
+from mais.models import DateHold, HoldStatus, Tenant
+from mais.origins import origin_of
 from mais.security import allow_framing_by
 from mais.tenancy import Scope
-from mais.tenants import find_tenant_by_slug, tenant_id_for_slug
+from mais.tenant_registry import find_tenant_by_slug, tenant_id_for_slug
 
 from . import bp, landing
 from .state import (
     COUPLE_FIELDS,
     Selection,
     TamperedState,
+    link_token,
     load_booking,
+    load_reference,
     load_selection,
     sign_booking,
     sign_selection,
@@ -194,10 +199,7 @@ def _store_landing_only_if(canonical: bool) -> None:
         request.environ.pop(landing.STORE_MARK, None)
 
 
-@bp.after_request
-def _vary_on_htmx(response: Response) -> Response:
-    response.vary.add("HX-Request")
-    return response
+bp.after_request(vary_on_htmx)
 
 
 @bp.context_processor
@@ -228,15 +230,9 @@ def _not_found(error: Exception) -> tuple[str, int]:
     return _render("widget/error.html", 404, message="There is no booking page at this address.")
 
 
-def _wants_block() -> bool:
-    return bool(
-        request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
-    )
-
-
 def _render_html(template: str, *, block: str = "step", **context: Any) -> str:
     """The step's block alone for HTMX, the whole page otherwise."""
-    if _wants_block():
+    if is_htmx():
         return render_block(template, block, **context)
     return render_template(template, **context)
 
@@ -247,18 +243,9 @@ def _render(template: str, status: int = 200, *, block: str = "step", **context:
 
 def _checked_return_url(url: str | None, origin: str) -> str | None:
     """The embedding page's URL, kept only when it lies on the origin the server checked."""
-    if url and len(url) <= MAX_RETURN_URL and _origin_of(url) == origin:
+    if url and len(url) <= MAX_RETURN_URL and origin_of(url) == origin:
         return url
     return None
-
-
-def _origin_of(url: str | None) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -284,7 +271,11 @@ def _tenant() -> Tenant:
 
 
 def _selection(*, need_date: bool = False, need_couple: bool = False) -> Selection:
-    selection = load_selection(_tenant().id, request.values.get("s"))
+    # The couple's details come only from a POST body (sealed): a URL never carries them.
+    if request.method == "POST":
+        selection = load_selection(_tenant().id, request.form.get("s"), with_couple=True)
+    else:
+        selection = load_selection(_tenant().id, request.args.get("s"))
     if (need_date and selection.on_date is None) or (need_couple and not selection.couple):
         raise TamperedState()
     return selection
@@ -304,19 +295,24 @@ def _parse_date(text: str | None, field: str = "date") -> date:
 def catalog() -> Any:
     token = request.args.get("booking")
     if token:
-        # Back on the host page after paying: the loader opens the widget on the confirmation.
-        # A reference of another tenant's widget on the same page is simply not ours.
+        # Back on the host page from the checkout: the loader opens the widget on the
+        # confirmation, or on the summary when the couple left without paying. A reference of
+        # another tenant's widget on the same page is simply not ours.
         try:
-            return _confirmation(load_booking(_tenant().id, token), token)
+            reference = load_reference(_tenant().id, token)
         except TamperedState:
-            pass
+            reference = None
+        if reference is not None and reference.left_checkout:
+            return _summary_after_checkout(reference.hold_id, token)
+        if reference is not None:
+            return _confirmation(reference.hold_id, token)
     tenant, flow = _tenant(), _flow()
     # The widget's landing page is the same for every couple arriving from one page: render it
     # once per catalog version (catalog and branding writes bump the tenant's cache generation).
     return cache.get_or_set(
         tenant,
         cache.CATALOG,
-        ("catalog-page", flow.embedded, flow.embed_query, _wants_block()),
+        ("catalog-page", flow.embedded, flow.embed_query, is_htmx()),
         lambda: _render_html("widget/catalog.html", sections=catalog_sections(tenant)),
         timeout=landing.CACHE_SECONDS,
     )
@@ -334,10 +330,14 @@ def package(package_slug: str) -> Any:
     )
 
 
-@_route("/date", "date")
+@_route("/date", "date", methods=("GET", "POST"))
 def choose_date() -> Any:
-    tenant = _tenant()
-    if request.values.get("s"):
+    if request.method == "POST":
+        # "Change the date" from the summary: the calendar keeps the couple's details (sealed,
+        # in POST bodies) so that they come back filled in.
+        selection = _selection()
+        return _render_calendar(selection, _quote(selection), request.form.get("month"))
+    if request.args.get("s"):
         selection = _selection()
     else:
         # Straight from the package form: the add-ons are plain checkboxes, checked by quote().
@@ -345,13 +345,16 @@ def choose_date() -> Any:
             package_slug=request.args.get("package", ""),
             addon_ids=tuple(request.args.getlist("addon", type=int)),
         )
-    quote = booking.quote(tenant, selection.package_slug, list(selection.addon_ids))
-    return _render_calendar(selection, quote, request.args.get("month"))
+    return _render_calendar(selection, _quote(selection), request.args.get("month"))
+
+
+def _quote(selection: Selection) -> Any:
+    return booking.quote(_tenant(), selection.package_slug, list(selection.addon_ids))
 
 
 def _render_calendar(selection: Selection, quote: Any, month_text: str | None, **context: Any):
     tenant = _tenant()
-    today = booking.today()
+    today = booking.today(tenant)
     first_month = today.replace(day=1)
     last_month = (today + timedelta(days=tenant.booking_horizon_days)).replace(day=1)
     try:
@@ -371,7 +374,8 @@ def _render_calendar(selection: Selection, quote: Any, month_text: str | None, *
     return _render(
         "widget/date.html",
         selection=selection,
-        token=sign_selection(tenant.id, selection),
+        token=link_token(tenant.id, selection),
+        sealed=sign_selection(tenant.id, selection) if selection.couple else None,
         quote=quote,
         month=month,
         weeks=weeks,
@@ -385,17 +389,16 @@ def _render_calendar(selection: Selection, quote: Any, month_text: str | None, *
 
 @_route("/details", "details", methods=("GET", "POST"))
 def details() -> Any:
-    tenant = _tenant()
     selection = _selection()
-    if request.method == "GET":
-        if "date" in request.args:
-            on_date = _parse_date(request.args.get("date"))
-            status = booking.day_statuses(tenant, on_date, on_date)
-            if not status or not status[0].is_open:
-                quote = booking.quote(tenant, selection.package_slug, list(selection.addon_ids))
+    if request.method == "GET" or "edit" in request.form:
+        # A day chosen on the calendar (GET), or "Change your details" on the summary (POST,
+        # the details sealed in the body): the form, filled in with what the couple gave.
+        if "date" in request.values:
+            on_date = _parse_date(request.values.get("date"))
+            if not _is_open(on_date):
                 return _render_calendar(
                     selection,
-                    quote,
+                    _quote(selection),
                     on_date.strftime("%Y-%m"),
                     date_error="That date cannot be booked; please choose an open date.",
                 )
@@ -411,8 +414,13 @@ def details() -> Any:
         checked = booking.validate_couple(**couple)
     except DomainError as error:
         return _render_details(selection, couple, error=error)
-    # The checked (trimmed, normalized) details travel signed: Pay takes them as they are.
+    # The checked (trimmed, normalized) details travel sealed: Pay takes them as they are.
     return _render_summary(selection.with_couple(asdict(checked)))
+
+
+def _is_open(on_date: date) -> bool:
+    status = booking.day_statuses(_tenant(), on_date, on_date)
+    return bool(status) and status[0].is_open
 
 
 def _render_details(selection: Selection, couple: dict[str, str], error: DomainError | None = None):
@@ -424,30 +432,68 @@ def _render_details(selection: Selection, couple: dict[str, str], error: DomainE
         "widget/details.html",
         422 if errors else 200,
         selection=selection,
-        token=sign_selection(_tenant().id, selection),
+        # The details themselves travel in the form's fields, never in the token.
+        token=link_token(_tenant().id, selection),
         couple=couple,
         errors=errors,
     )
 
 
-@_route("/summary", "summary")
+@_route("/summary", "summary", methods=("GET", "POST"))
 def summary() -> Any:
+    if request.method == "GET":
+        # The way back from a checkout the couple left: the URL names only the hold.
+        token = request.args.get("b")
+        reference = load_reference(_tenant().id, token)
+        if not reference.left_checkout:
+            raise TamperedState()
+        return _summary_after_checkout(reference.hold_id, token or "")
     selection = _selection(need_date=True, need_couple=True)
-    if "date" in request.args:
-        selection = selection.with_date(_parse_date(request.args.get("date")))
+    if "date" in request.form:
+        # Another date offered when the chosen one was taken.
+        selection = selection.with_date(_parse_date(request.form.get("date")))
     return _render_summary(selection)
 
 
-def _render_summary(selection: Selection):
+def _summary_after_checkout(hold_id: str, token: str):
+    """The summary rebuilt from the hold (server-side) after the couple left the checkout, with
+    package, date and details kept and what became of the date."""
+    tenant = _tenant()
+    if booking.find_booking_for_hold(tenant, hold_id) is not None:
+        return _confirmation(hold_id, token)  # paid after all, before the checkout closed
+    hold = booking.get_hold(tenant, hold_id)
+    selection = Selection(
+        hold.package.slug,
+        tuple(int(line["addon_id"]) for line in hold.addon_lines),
+        hold.on_date,
+    ).with_couple({name: getattr(hold, name) or "" for name in COUPLE_FIELDS})
+    return _render_summary(selection, notice=_left_checkout_notice(hold))
+
+
+def _left_checkout_notice(hold: DateHold) -> str:
+    day = _long_date(hold.on_date)
+    if _is_open(hold.on_date):
+        return (
+            f"You left the payment page, so {day} was released. It is still free: pay to hold it."
+        )
+    if hold.status == HoldStatus.ACTIVE:
+        return f"You left the payment page; {day} is still held for you for a few minutes."
+    return (
+        f"You left the payment page, so {day} was released, and it has been taken since. "
+        "Please choose another date."
+    )
+
+
+def _render_summary(selection: Selection, notice: str | None = None):
     tenant = _tenant()
     view = get_active_package(tenant, selection.package_slug)
-    quote = booking.quote(tenant, selection.package_slug, list(selection.addon_ids))
     return _render(
         "widget/summary.html",
         selection=selection,
-        token=sign_selection(tenant.id, selection),
+        sealed=sign_selection(tenant.id, selection),
         package=view,
-        quote=quote,
+        quote=_quote(selection),
+        notice=notice,
     )
 
 
@@ -456,7 +502,7 @@ def _render_summary(selection: Selection):
 def pay() -> Any:
     tenant, flow = _tenant(), _flow()
     selection = _selection(need_date=True, need_couple=True)
-    # Checked at the details step before it was signed; the signature says it is unchanged.
+    # Checked at the details step before it was sealed; the seal says it is unchanged.
     couple = booking.CoupleDetails(**selection.couple)
     try:
         hold = booking.hold_date(
@@ -472,16 +518,16 @@ def pay() -> Any:
             "widget/taken.html",
             409,
             selection=selection,
-            token=sign_selection(tenant.id, selection),
+            sealed=sign_selection(tenant.id, selection),
             message=taken.message,
+            busy=isinstance(taken, DateBusy),
             alternatives=getattr(taken, "alternatives", []),
         )
-    token = sign_booking(tenant.id, hold.id)
     checkout_url = booking.start_checkout(
         tenant,
         hold,
-        success_url=_success_url(token),
-        cancel_url=_cancel_url(selection, token),
+        success_url=_success_url(sign_booking(tenant.id, hold.id)),
+        cancel_url=_cancel_url(sign_booking(tenant.id, hold.id, left_checkout=True)),
     )
     if checkout_url.startswith("/"):
         checkout_url = current_app.config["MAIS_BASE_URL"] + checkout_url
@@ -492,9 +538,7 @@ def pay() -> Any:
             checkout_url=checkout_url,
             hold_minutes=current_app.config["MAIS_HOLD_MINUTES"],
         )
-    if request.headers.get("HX-Request"):
-        return Response(status=204, headers={"HX-Redirect": checkout_url})
-    return redirect(checkout_url, 303)
+    return redirect_to(checkout_url, 303)
 
 
 def _success_url(token: str) -> str:
@@ -503,29 +547,29 @@ def _success_url(token: str) -> str:
     flow, tenant = _flow(), _tenant()
     candidates = [flow.return_url, tenant.return_url] if flow.embedded else []
     for url in candidates:
-        if url and _origin_of(url):
+        if url and origin_of(url):
             return _with_query(url, mais_booking=token)
     return Flow(tenant, embedded=False).path("confirmed", token=token, external=True)
 
 
-def _cancel_url(selection: Selection, booking_token: str) -> str:
-    """Leaving the checkout comes back through the platform, which frees the date at once."""
-    flow, tenant = _flow(), _tenant()
-    return flow.url(
-        "abandon", external=True, b=booking_token, s=sign_selection(tenant.id, selection)
-    )
+def _cancel_url(left_token: str) -> str:
+    """Leaving the checkout comes back through the platform, which frees the date at once. The
+    URL names only the hold: the provider, the browser's history and every log see it."""
+    return _flow().url("abandon", external=True, b=left_token)
 
 
 @_route("/abandon", "abandon")
 def abandon() -> Any:
     tenant, flow = _tenant(), _flow()
-    booking.abandon_checkout(tenant, load_booking(tenant.id, request.args.get("b")))
+    token = request.args.get("b") or ""
+    reference = load_reference(tenant.id, token)
+    if not reference.left_checkout:
+        raise TamperedState()
+    booking.abandon_checkout(tenant, reference.hold_id)
     if flow.embedded and flow.return_url:
-        return redirect(flow.return_url, 303)
-    selection = _selection(need_date=True, need_couple=True)
-    return redirect(
-        Flow(tenant, embedded=False).path("summary", s=sign_selection(tenant.id, selection)), 303
-    )
+        # The loader hands the reference back to the widget, which opens on the summary.
+        return redirect(_with_query(flow.return_url, mais_booking=token), 303)
+    return redirect(Flow(tenant, embedded=False).path("summary", b=token), 303)
 
 
 @_route("/confirmed/<token>", "confirmed")

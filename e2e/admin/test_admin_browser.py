@@ -8,7 +8,7 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from mais.extensions import db
-from mais.tenants import create_platform_admin
+from mais.tenant_registry import create_platform_admin
 from tests.factories import make_tenant
 
 PASSWORD = "operator-password-123"

@@ -154,11 +154,10 @@ def test_cancel_and_refund_a_booking(live_app, live_server, page):
                 on_date=day,
                 couple=bookings.validate_couple("Ada Lovelace", "", "ada@example.com", ""),
             )
-            made = bookings.confirm_paid_hold(
+            booking_id = bookings.confirm_paid_hold(
                 tenant, hold.id, checkout_session_id="cs_e2e", payment_intent_id="pi_e2e"
             )
             db.session.commit()
-            booking_id = made.id
 
     page.goto(live_server + "/portal/login")
     page.get_by_label("Email").fill(email)

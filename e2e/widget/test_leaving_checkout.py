@@ -1,5 +1,5 @@
-"""A couple who leaves the checkout without paying lands back on the tenant's page, and the date
-is free again at once for everyone."""
+"""A couple who leaves the checkout without paying lands back on the tenant's page, on the
+summary with everything kept, and the date is free again at once for everyone."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .conftest import FRAME
 from .test_journey import choose_day
 
 
-def test_cancel_on_the_checkout_returns_home_and_frees_the_date(
+def test_cancel_on_the_checkout_returns_to_the_summary_and_frees_the_date(
     live_app, live_server, demo_host, studio, page
 ):
     host = demo_host([(studio.slug, studio.public_key)])
@@ -37,10 +37,11 @@ def test_cancel_on_the_checkout_returns_home_and_frees_the_date(
     page.wait_for_url(re.compile(re.escape(live_server) + r"/checkout/mock/"))
     page.get_by_role("button", name="Cancel and go back").click()
 
-    page.wait_for_url(re.compile(re.escape(host) + r"/"))
-    expect(
-        page.frame_locator(FRAME).get_by_role("heading", name="Choose a package")
-    ).to_be_visible()
+    page.wait_for_url(re.compile(re.escape(host) + r"/\?mais_booking="))
+    frame = page.frame_locator(FRAME)
+    expect(frame.get_by_role("heading", name="Review and pay")).to_be_visible()
+    expect(frame.get_by_text("was released. It is still free")).to_be_visible()
+    expect(frame.get_by_text("ada@example.com")).to_be_visible()
     with live_app.app_context(), tenant_scope(studio.id):
         hold = db.session.scalar(select(DateHold).where(DateHold.on_date == day))
         assert hold is not None and hold.status == HoldStatus.RELEASED

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     Enum,
     ForeignKey,
@@ -45,7 +46,22 @@ class DateHold(TenantOwned, Timestamps, db.Model):
     """A couple's place in line while paying. Its id is the payment idempotency key."""
 
     __tablename__ = "date_holds"
-    __table_args__ = (Index("ix_date_holds_tenant_date", "tenant_id", "on_date", "status"),)
+    __table_args__ = (
+        Index("ix_date_holds_tenant_date", "tenant_id", "on_date", "status"),
+        # Releasing expired holds: the active ones only, soonest expiry first.
+        Index(
+            "ix_date_holds_active_expires",
+            "expires_at",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+        Index(
+            "ix_date_holds_refund_owed",
+            "id",
+            postgresql_where=text("is_refund_owed"),
+            sqlite_where=text("is_refund_owed"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
     on_date: Mapped[date] = mapped_column(Date)
@@ -68,6 +84,9 @@ class DateHold(TenantOwned, Timestamps, db.Model):
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255))
     refund_id: Mapped[str | None] = mapped_column(String(255))
+    # Decided under the date lock, issued after its commit (mais.refunds); true until the
+    # provider has answered with ``refund_id``.
+    is_refund_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     package: Mapped[Package] = relationship()
 
@@ -89,6 +108,29 @@ class Booking(TenantOwned, Timestamps, db.Model):
         ),
         Index("ix_bookings_tenant_status_date", "tenant_id", "status", "on_date"),
         Index("ix_bookings_tenant_created", "tenant_id", "created_at"),
+        # The owner's cancelled/refunded list, newest date first.
+        Index(
+            "ix_bookings_tenant_closed_date",
+            "tenant_id",
+            "on_date",
+            "id",
+            postgresql_where=text("status <> 'confirmed'"),
+            sqlite_where=text("status <> 'confirmed'"),
+        ),
+        # The admin's per-tenant figures, read from the index alone.
+        Index(
+            "ix_bookings_confirmed_figures",
+            "tenant_id",
+            postgresql_include=["total_cents", "commission_cents"],
+            postgresql_where=text("status = 'confirmed'"),
+            sqlite_where=text("status = 'confirmed'"),
+        ),
+        Index(
+            "ix_bookings_refund_owed",
+            "id",
+            postgresql_where=text("is_refund_owed"),
+            sqlite_where=text("is_refund_owed"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -112,6 +154,9 @@ class Booking(TenantOwned, Timestamps, db.Model):
     checkout_session_id: Mapped[str | None] = mapped_column(String(255))
     payment_intent_id: Mapped[str | None] = mapped_column(String(255))
     refund_id: Mapped[str | None] = mapped_column(String(255))
+    # Decided under the date lock, issued after its commit (mais.refunds); true until the
+    # provider has answered with ``refund_id``.
+    is_refund_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     package: Mapped[Package | None] = relationship()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -23,7 +23,19 @@ class WebhookEvent(Timestamps, db.Model):
     """
 
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_webhook_events_status_created", "status", "created_at"),
+        # Archiving events older than 90 days.
+        Index("ix_webhook_events_created", "created_at", "id"),
+        # The dead-letter list.
+        Index(
+            "ix_webhook_events_failed",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider_event_id: Mapped[str] = mapped_column(String(255), unique=True)

@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -21,10 +21,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import DateHold, HoldStatus, OnboardingState, Tenant
+from ..tenancy import platform_scope
 from . import CheckoutSession, PaymentProvider, register, sign_payload
-
-if TYPE_CHECKING:
-    from ..webhooks import WebhookResult
 
 SESSION_PREFIX = "cs_mock_"
 API_VERSION = "2025-10-29.clover"
@@ -99,8 +97,6 @@ def _checkout_by_session(
     if not session_id.startswith(SESSION_PREFIX):
         return None
     hold_id = session_id.removeprefix(SESSION_PREFIX)
-    from ..tenancy import platform_scope
-
     with platform_scope("the mock checkout page finds its hold by session id"):
         hold = db.session.scalar(select(DateHold).where(DateHold.id == hold_id))
         if hold is None:
@@ -130,9 +126,16 @@ def load_onboarding(token: str) -> tuple[str, str] | None:
     return data["account"], data["return"]
 
 
-def _deliver(event_type: str, event_id: str, data_object: dict[str, Any]) -> WebhookResult:
-    from ..webhooks import receive_webhook
+@dataclass(frozen=True)
+class SignedEvent:
+    """An event as the provider would send it: the body and its ``Stripe-Signature`` header.
+    The checkout hands it to the one webhook path, exactly as a delivery from Stripe."""
 
+    payload: bytes
+    signature: str
+
+
+def _signed(event_type: str, event_id: str, data_object: dict[str, Any]) -> SignedEvent:
     event = {
         "id": event_id,
         "object": "event",
@@ -145,8 +148,9 @@ def _deliver(event_type: str, event_id: str, data_object: dict[str, Any]) -> Web
         "data": {"object": data_object},
     }
     payload = json.dumps(event)
-    header = sign_payload(payload, current_app.config["STRIPE_WEBHOOK_SECRET"])
-    return receive_webhook(payload.encode(), header)
+    return SignedEvent(
+        payload.encode(), sign_payload(payload, current_app.config["STRIPE_WEBHOOK_SECRET"])
+    )
 
 
 def _session_object(checkout: MockCheckout, *, paid: bool) -> dict[str, Any]:
@@ -166,25 +170,25 @@ def _session_object(checkout: MockCheckout, *, paid: bool) -> dict[str, Any]:
     }
 
 
-def pay(checkout: MockCheckout) -> WebhookResult:
+def pay(checkout: MockCheckout) -> SignedEvent:
     """The couple pressed Pay. The event id is fixed per session, so paying twice is one event."""
-    return _deliver(
+    return _signed(
         "checkout.session.completed",
         f"evt_mock_completed_{checkout.hold_id}",
         _session_object(checkout, paid=True),
     )
 
 
-def cancel(checkout: MockCheckout) -> WebhookResult:
-    return _deliver(
+def cancel(checkout: MockCheckout) -> SignedEvent:
+    return _signed(
         "checkout.session.expired",
         f"evt_mock_expired_{checkout.hold_id}",
         _session_object(checkout, paid=False),
     )
 
 
-def complete_onboarding(account_id: str) -> WebhookResult:
-    return _deliver(
+def complete_onboarding(account_id: str) -> SignedEvent:
+    return _signed(
         "account.updated",
         f"evt_mock_account_{uuid.uuid4().hex}",
         {

@@ -48,8 +48,11 @@ def test_active_hold_closes_the_date_and_an_expired_one_does_not(tenant, package
 
 def test_confirmed_booking_closes_the_date_and_a_cancelled_one_frees_it(tenant, package):
     hold = hold_for(tenant, package, future(8))
-    made = booking.confirm_paid_hold(
-        tenant, hold.id, checkout_session_id="cs_1", payment_intent_id="pi_1"
+    made = db.session.get(
+        Booking,
+        booking.confirm_paid_hold(
+            tenant, hold.id, checkout_session_id="cs_1", payment_intent_id="pi_1"
+        ),
     )
     assert status_of(tenant, future(8)).reason == "booked"
     made.status = BookingStatus.CANCELLED

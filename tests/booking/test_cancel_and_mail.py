@@ -1,4 +1,5 @@
 import smtplib
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -6,7 +7,8 @@ from sqlalchemy import func, select
 from mais import booking, mail
 from mais.errors import NotFound
 from mais.extensions import db
-from mais.models import AuditLog, BookingStatus, OutboxMessage, OutboxStatus
+from mais.models import AuditLog, Booking, BookingStatus, OutboxMessage, OutboxStatus
+from mais.models.base import utcnow
 from mais.tenancy import platform_scope, tenant_scope
 
 from .conftest import cancellation_context, future, hold_for
@@ -14,9 +16,10 @@ from .conftest import cancellation_context, future, hold_for
 
 def confirmed(tenant, package, days):
     hold = hold_for(tenant, package, future(days))
-    return booking.confirm_paid_hold(
+    booking_id = booking.confirm_paid_hold(
         tenant, hold.id, checkout_session_id=f"cs_{hold.id}", payment_intent_id=f"pi_{hold.id}"
     )
+    return db.session.get(Booking, booking_id)
 
 
 def test_double_cancel_with_refund_refunds_once(tenant, package, refunds):
@@ -137,6 +140,9 @@ def test_smtp_failures_are_counted_and_retried(app, app_ctx, monkeypatch, empty_
     assert mail.send_pending() == 0
     assert (message.status, message.attempts) == (OutboxStatus.PENDING, 1)
     assert message.last_error.startswith("ConnectionRefusedError")
+    # Retried after a backoff of at most 30 s (the first step), which the test skips.
+    assert message.next_attempt_at <= utcnow() + timedelta(seconds=30)
+    message.next_attempt_at = utcnow()
     FakeSMTP.fail = False
     assert mail.send_pending() == 1
     assert delivered == [("login", "relay@x", "secret"), "a@example.com"]

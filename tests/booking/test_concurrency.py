@@ -99,11 +99,10 @@ def test_concurrent_cancellations_refund_once(app, committed_tenant, refunds):
         hold = booking.hold_date(
             tenant, package_slug=slug, addon_ids=[], on_date=future(50), couple=couple(1)
         )
-        made = booking.confirm_paid_hold(
+        booking_id = booking.confirm_paid_hold(
             tenant, hold.id, checkout_session_id="cs_x", payment_intent_id=f"pi_{hold.id}"
         )
         db.session.commit()
-        booking_id = made.id
     barrier = threading.Barrier(5)
 
     def cancel(_: int) -> str:

@@ -8,6 +8,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,12 +23,14 @@ from tests.support import ROOT, TEST_SECRET_KEY, TEST_SECRETS_KEY, TEST_WEBHOOK_
 VENV_BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def listening_socket() -> socket.socket:
+    """A socket already bound to a free port and listening: the server it is handed to never
+    looks for a port, so no other test can take that port between the look and the bind."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _postgres_bin(name: str) -> str:
@@ -46,14 +49,17 @@ def _as_postgres_user() -> list[str]:
 
 @dataclass
 class ThrowawayPostgres:
-    """A PostgreSQL cluster of its own, so a drill may stop and restart it."""
+    """A PostgreSQL cluster of its own, so a drill may stop and restart it. It listens on a
+    Unix socket in its own directory only, so no port is shared with anything else."""
 
-    port: int = field(default_factory=free_port)
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mais-pg-")))
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.database_url("postgres")
+
+    def database_url(self, name: str) -> str:
+        return f"postgresql://postgres@/{name}?host={self.directory}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -77,10 +83,7 @@ class ThrowawayPostgres:
         return self.start()
 
     def start(self) -> ThrowawayPostgres:
-        options = (
-            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
-            "-c max_connections=200"
-        )
+        options = f"-k {self.directory} -c listen_addresses='' -c max_connections=200"
         self._run(
             _postgres_bin("pg_ctl"),
             "-D",
@@ -105,7 +108,7 @@ class ThrowawayPostgres:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url.rsplit("/", 1)[0] + f"/{name}"
+        return self.database_url(name)
 
     def stop(self, mode: str = "fast") -> None:
         self._run(
@@ -168,11 +171,15 @@ class AppProcess:
 
     database_url: str
     mail_dir: Path
-    port: int = field(default_factory=free_port)
+    listener: socket.socket = field(default_factory=listening_socket)
     workers: int = 2
     threads: int = 8
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listener.getsockname()[1]
 
     @property
     def base_url(self) -> str:
@@ -184,7 +191,7 @@ class AppProcess:
             [
                 str(VENV_BIN / "gunicorn"),
                 "--bind",
-                f"127.0.0.1:{self.port}",
+                f"fd://{self.listener.fileno()}",
                 "--workers",
                 str(self.workers),
                 "--threads",
@@ -197,16 +204,19 @@ class AppProcess:
             env=app_environment(self.database_url, self.base_url, self.mail_dir, **self.extra_env),
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            pass_fds=(self.listener.fileno(),),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"gunicorn exited: see {self.log.name}")
             try:
                 with urllib.request.urlopen(self.base_url + "/health", timeout=2):
                     return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.2)
+        self.stop()
         raise RuntimeError(f"gunicorn did not answer in {timeout}s: see {self.log.name}")
 
     def stop(self) -> None:
@@ -217,5 +227,6 @@ class AppProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.listener.close()
         if getattr(self, "log", None):
             self.log.close()

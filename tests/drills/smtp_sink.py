@@ -1,5 +1,7 @@
 """A minimal SMTP server on 127.0.0.1 that records every accepted message's Message-ID and can
-stall at a chosen message, so a drill can kill the relay at a known point of a batch."""
+stall at a chosen message, so a drill can kill the relay at a known point of a batch. While
+``refusing`` is set it answers every connection ``421`` (an outage); with ``refuse_recipients``
+it refuses every recipient for good (``550``, echoing the address as real servers do)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ class SmtpSink:
     def __init__(self, stall_at_message: int | None = None) -> None:
         self.accepted: Counter[str] = Counter()
         self.stall_at_message = stall_at_message
+        self.refusing = False
+        self.refused_connections = 0
+        self.refuse_recipients = False
         self.stalled = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -43,6 +48,11 @@ class SmtpSink:
             wfile.write(line.encode() + b"\r\n")
             wfile.flush()
 
+        if self.refusing:
+            with self._lock:
+                self.refused_connections += 1
+            reply("421 sink unavailable, try again later")
+            return
         reply("220 sink ESMTP")
         while True:
             line = rfile.readline()
@@ -61,7 +71,11 @@ class SmtpSink:
                     return
                 reply("250 ok")
             elif command.startswith("RCPT TO"):
-                reply("250 ok")
+                if self.refuse_recipients:
+                    address = line.decode(errors="replace").strip()[len("RCPT TO:") :]
+                    reply(f"550 5.1.1 {address}: no such user here")
+                else:
+                    reply("250 ok")
             elif command == "DATA":
                 reply("354 go ahead")
                 data = bytearray()

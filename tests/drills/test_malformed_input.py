@@ -1,6 +1,7 @@
 """Malformed input: Hypothesis-generated bodies against every form of the widget and the portal
-and against the webhook endpoint. No answer is a server error, and every rejection says what was
-wrong (never a bare framework error page)."""
+and against the webhook endpoint, and garbage in the path segments, query strings and headers of
+every route. No answer is a server error, and every rejection says what was wrong (never a bare
+framework error page)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import quote, quote_plus, unquote_to_bytes
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -244,3 +246,150 @@ def test_webhook_endpoint_explains_rejections(app, client):
             assert response.is_json and response.json.get("status"), response.data
 
     deliver()
+
+
+# What a client may put in a URL or a header that no page of ours wants: controls, CR/LF, broken
+# or overlong percent-encodings, lone surrogates spelled in UTF-8, bytes that are not UTF-8.
+GARBAGE = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    [
+        "\x00",
+        "a\x00b",
+        "\r\nSet-Cookie: x=1",
+        "\x1b[31m",
+        "\x7f",
+        "\x85",
+        "\u2028",
+        "\ufeff",
+        "%00",
+        "%",
+        "%zz",
+        "%e9",
+        "%ED%A0%80",
+        "%ff%fe",
+        "%0d%0a",
+        "..",
+        "%2e%2e",
+        "//evil.example",
+        "\\evil.example",
+        "javascript:alert(1)",
+        "-1",
+        "99999999999999999999",
+        "a" * 5000,
+    ]
+)
+# Spelled as sent: raw (the percent signs above stay as they are) or percent-encoded.
+URL_PIECE = GARBAGE | GARBAGE.map(lambda text: quote(text, safe=""))
+QUERY_NAMES = [
+    "next",
+    "key",
+    "origin",
+    "ret",
+    "s",
+    "month",
+    "from",
+    "to",
+    "date",
+    "booking",
+    "package",
+    "addon",
+    "page",
+    "q",
+    "token",
+    "filter",
+]
+QUERY = st.lists(st.tuples(st.sampled_from(QUERY_NAMES) | URL_PIECE, URL_PIECE), max_size=4).map(
+    lambda pairs: "&".join(f"{quote_plus(k, safe='%')}={quote_plus(v, safe='%')}" for k, v in pairs)
+)
+RAW_QUERY = QUERY | URL_PIECE
+# The headers MAIS, Flask or an extension reads, by WSGI name.
+HEADERS = [
+    "HTTP_HOST",
+    "HTTP_ORIGIN",
+    "HTTP_REFERER",
+    "HTTP_HX_REQUEST",
+    "HTTP_HX_TARGET",
+    "HTTP_HX_CURRENT_URL",
+    "HTTP_HX_HISTORY_RESTORE_REQUEST",
+    "HTTP_X_TENANT_KEY",
+    "HTTP_ACCEPT",
+    "HTTP_ACCEPT_LANGUAGE",
+    "HTTP_AUTHORIZATION",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_STRIPE_SIGNATURE",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_USER_AGENT",
+    "CONTENT_TYPE",
+]
+# A server hands header values over as their bytes read as latin-1.
+HEADER_VALUE = GARBAGE.map(lambda text: text.encode("utf-8", "surrogatepass").decode("latin-1"))
+ROUTE_SETTINGS = settings(SETTINGS, max_examples=3)
+# Answered to browsers' own reports, which no person reads: a bare 400 is enough there.
+MACHINE_ENDPOINTS = frozenset({"ops.csp_report"})
+
+
+def _routes(app) -> list[tuple[object, str]]:
+    return [
+        (rule, method)
+        for rule in app.url_map.iter_rules()
+        for method in sorted(rule.methods - {"HEAD"})
+    ]
+
+
+def _segments(rule, ids: dict[str, object]) -> list[str]:
+    """The rule's path, split on "/", with each variable given a value that exists."""
+    values = {
+        **ids,
+        "package_slug": "courthouse",
+        "filename": "sdk/mais-sdk.js",
+        "key": "nothing.jpg",
+        "unknown": "x",
+    }
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: quote(str(values.get(m[1], "1"))), rule.rule)
+    return path.split("/")
+
+
+def _garbage_requester(client, rule, method: str, ids: dict[str, object], cookies: bool):
+    segments = _segments(rule, ids)
+    # A client with a cookie jar replaces any Cookie header with the jar's.
+    header_names = HEADERS if cookies else [*HEADERS, "HTTP_COOKIE"]
+
+    @ROUTE_SETTINGS
+    @given(
+        garbled=st.none() | st.integers(min_value=1, max_value=len(segments) - 1),
+        piece=URL_PIECE,
+        query=st.none() | RAW_QUERY,
+        headers=st.dictionaries(st.sampled_from(header_names), HEADER_VALUE, max_size=3),
+    )
+    def request_garbage(garbled, piece, query, headers):
+        parts = list(segments)
+        if garbled is not None:
+            parts[garbled] = piece
+        path = "/".join(parts)
+        # What a server puts in PATH_INFO: the percent-decoded bytes, read as latin-1.
+        overrides = {"PATH_INFO": unquote_to_bytes(path).decode("latin-1"), **headers}
+        where = f"{method} {rule.rule} path={path[:200]!r} q={query!r:.200} {headers!r:.300}"
+        with client.open(
+            path.replace("?", "%3F").replace("#", "%23"),
+            method=method,
+            query_string=query or "",
+            environ_overrides=overrides,
+        ) as response:
+            if rule.endpoint in MACHINE_ENDPOINTS:
+                assert response.status_code < 500, f"{where}: {response.status_code}"
+            else:
+                _assert_explained(response, where)
+
+    return request_garbage
+
+
+def test_every_route_survives_garbage_in_path_query_and_headers(app, shop):
+    owner, ids, _tenant_id = shop
+    anonymous = app.test_client(use_cookies=False)
+    routes = _routes(app)
+    assert len(routes) > 100
+    for rule, method in routes:
+        _garbage_requester(anonymous, rule, method, ids, cookies=False)()
+        if rule.endpoint not in ("portal.logout", "admin.logout"):
+            _garbage_requester(owner, rule, method, ids, cookies=True)()

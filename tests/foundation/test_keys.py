@@ -4,7 +4,7 @@ import pytest
 
 from mais.extensions import db
 from mais.keys import decrypt_secret, encrypt_secret, slug_from_key
-from mais.tenants import (
+from mais.tenant_registry import (
     find_tenant_by_public_key,
     find_tenant_by_secret_key,
     rotate_public_key,

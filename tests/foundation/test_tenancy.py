@@ -3,7 +3,7 @@
 from datetime import date
 
 import pytest
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, not_, or_, select, text, update
 
 from mais.errors import NotFound
 from mais.extensions import db
@@ -12,6 +12,7 @@ from mais.models.base import utcnow
 from mais.tenancy import (
     SCOPE_TENANT_PARAM,
     TenantScopeError,
+    _checked_statements,
     execute_in_scope,
     get_owned_or_404,
     insert_or_skip,
@@ -193,6 +194,7 @@ def test_a_core_update_in_b_leaves_a_untouched(two_tenants):
 
 
 PACKAGES = Package.__table__
+BLACKOUTS = Blackout.__table__
 _TITLES = select(PACKAGES.c.title).where(PACKAGES.c.tenant_id == scope_tenant_id())
 
 
@@ -235,6 +237,41 @@ def test_a_prebuilt_statement_reads_its_scope_tenant_only(two_tenants):
         lambda: insert(PACKAGES),
         lambda: insert(PACKAGES).values(tenant_id=1),
         lambda: text("SELECT title FROM packages WHERE tenant_id = :scope_tenant_id"),
+        # A filter that does not restrict every row is no filter.
+        lambda: select(PACKAGES.c.title).where(
+            or_(PACKAGES.c.tenant_id == scope_tenant_id(), PACKAGES.c.slug == "x")
+        ),
+        lambda: select(PACKAGES.c.title).where(not_(PACKAGES.c.tenant_id == scope_tenant_id())),
+        lambda: update(PACKAGES)
+        .where(or_(PACKAGES.c.tenant_id == scope_tenant_id(), PACKAGES.c.id > 0))
+        .values(title="x"),
+        lambda: delete(PACKAGES).where(
+            or_(PACKAGES.c.tenant_id == scope_tenant_id(), PACKAGES.c.id > 0)
+        ),
+        # A left outer join keeps its left side whole, whatever its ON clause says of it.
+        lambda: select(PACKAGES.c.title).select_from(
+            PACKAGES.outerjoin(
+                BLACKOUTS,
+                and_(
+                    PACKAGES.c.tenant_id == scope_tenant_id(),
+                    BLACKOUTS.c.tenant_id == scope_tenant_id(),
+                ),
+            )
+        ),
+        lambda: select(PACKAGES.c.title).select_from(
+            PACKAGES.join(
+                BLACKOUTS,
+                and_(
+                    PACKAGES.c.tenant_id == scope_tenant_id(),
+                    BLACKOUTS.c.tenant_id == scope_tenant_id(),
+                ),
+                full=True,
+            )
+        ),
+        # An UPDATE that names another tenant table reads all of it.
+        lambda: update(PACKAGES)
+        .where(PACKAGES.c.tenant_id == scope_tenant_id(), PACKAGES.c.id == BLACKOUTS.c.id)
+        .values(title="x"),
     ],
     ids=[
         "unfiltered",
@@ -249,11 +286,56 @@ def test_a_prebuilt_statement_reads_its_scope_tenant_only(two_tenants):
         "insert",
         "insert-literal",
         "text",
+        "or",
+        "not",
+        "or-in-update",
+        "or-in-delete",
+        "outer-join-kept-side",
+        "full-join",
+        "update-from",
     ],
 )
 def test_a_prebuilt_statement_must_filter_every_tenant_table(two_tenants, statement):
     with tenant_scope(two_tenants[0]), pytest.raises(TenantScopeError):
         execute_in_scope(db.session, statement())
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        lambda: select(PACKAGES.c.title).where(
+            and_(PACKAGES.c.slug != "x", and_(PACKAGES.c.tenant_id == scope_tenant_id()))
+        ),
+        lambda: select(PACKAGES.c.title).select_from(
+            PACKAGES.join(
+                BLACKOUTS,
+                and_(
+                    PACKAGES.c.tenant_id == scope_tenant_id(),
+                    BLACKOUTS.c.tenant_id == scope_tenant_id(),
+                ),
+            )
+        ),
+        lambda: select(PACKAGES.c.title)
+        .select_from(PACKAGES.outerjoin(BLACKOUTS, BLACKOUTS.c.tenant_id == scope_tenant_id()))
+        .where(PACKAGES.c.tenant_id == scope_tenant_id()),
+    ],
+    ids=["nested-and", "inner-join", "outer-join-joined-side"],
+)
+def test_filters_that_restrict_every_row_are_accepted(two_tenants, statement):
+    a, b, _ = two_tenants
+    with tenant_scope(b):
+        titles = set(execute_in_scope(db.session, statement()).scalars())
+    assert titles <= {"B's package"}
+
+
+def test_the_checked_statement_memo_stays_bounded(two_tenants):
+    with tenant_scope(two_tenants[1]):
+        for n in range(600):
+            built_per_call = select(PACKAGES.c.title).where(
+                PACKAGES.c.tenant_id == scope_tenant_id(), PACKAGES.c.id != n
+            )
+            execute_in_scope(db.session, built_per_call).all()
+    assert len(_checked_statements) <= 256
 
 
 def test_a_prebuilt_insert_writes_rows_of_its_scope_tenant(two_tenants):

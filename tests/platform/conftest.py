@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from mais.extensions import db
 from mais.models import User
-from mais.tenants import create_platform_admin
+from mais.tenant_registry import create_platform_admin
 
 from ..conftest import app_config
 

@@ -4,6 +4,7 @@ webhooks with replay, outbox retry."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from werkzeug.test import TestResponse
 
 from mais.extensions import db
 from mais.models import (
@@ -114,6 +116,12 @@ def test_tenant_search_and_its_htmx_partial(admin_client: FlaskClient, app_ctx: 
     assert "<html" not in partial.get_data(as_text=True)
     assert f"Bluebird {marker}" in partial.get_data(as_text=True)
     assert "HX-Request" in partial.headers["Vary"]
+    # A history restore (htmx had no copy of the page) gets the whole page, as a first visit.
+    restored = admin_client.get(
+        f"/admin/?q={marker}",
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+    assert "<html" in restored.get_data(as_text=True)
 
 
 def test_creating_a_tenant_shows_its_keys_once(admin_client: FlaskClient, app_ctx: Flask) -> None:
@@ -297,7 +305,7 @@ def test_outbox_state_and_retry(admin_client: FlaskClient, app_ctx: Flask) -> No
         to_email="couple@example.com",
         subject="Booked",
         body_text="Hello",
-        status=OutboxStatus.FAILED,
+        status=OutboxStatus.DEAD,
         attempts=5,
         last_error="ConnectionRefusedError: 111",
     )
@@ -311,13 +319,50 @@ def test_outbox_state_and_retry(admin_client: FlaskClient, app_ctx: Flask) -> No
     assert admin_client.post(f"/admin/outbox/{message.id}/retry").status_code == 302
     db.session.refresh(message)
     assert message.status == OutboxStatus.PENDING and message.attempts == 0
+    message.status = OutboxStatus.SENT
+    db.session.flush()
     again = admin_client.post(f"/admin/outbox/{message.id}/retry", follow_redirects=True)
-    assert "Only failed messages" in again.get_data(as_text=True)
+    assert "was sent already" in again.get_data(as_text=True)
 
 
-def test_logout_ends_the_admin_session(admin_client: FlaskClient) -> None:
+def test_logout_ends_the_admin_session_everywhere(admin_client: FlaskClient) -> None:
+    copied = admin_client.get_cookie("session")
+    assert copied is not None
     assert admin_client.post("/admin/logout").status_code == 302
     assert admin_client.get("/admin/").status_code == 404
+    # A copy of the cookie taken before logout is signed and well-formed, but revoked.
+    admin_client.set_cookie("session", copied.value)
+    assert admin_client.get("/admin/").status_code == 404
+    assert admin_client.post("/admin/logout").status_code == 404
+
+
+def test_a_stranger_cannot_lock_an_admin_out_of_a_browser_that_signed_in_before(
+    separate_app: Callable[..., Flask], platform_admin: User
+) -> None:
+    application = separate_app(RATELIMIT_ENABLED=True)
+
+    def attempt(client: FlaskClient, password: str, address: str) -> TestResponse:
+        return client.post(
+            "/admin/login",
+            data={"email": platform_admin.email, "password": password},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    admins_browser = application.test_client()
+    assert attempt(admins_browser, ADMIN_PASSWORD, "192.0.2.1").status_code == 302
+    assert admins_browser.get_cookie("mais_device") is not None
+    admins_browser.post("/admin/logout", environ_base={"REMOTE_ADDR": "192.0.2.1"})
+
+    stranger = application.test_client()
+    for n in range(10):
+        assert attempt(stranger, f"guess {n}", f"198.51.100.{n}").status_code == 400
+    refused = attempt(application.test_client(), ADMIN_PASSWORD, "203.0.113.7")
+    assert refused.status_code == 429
+    assert "for this account" in refused.get_data(as_text=True)
+
+    assert attempt(admins_browser, "not the password", "192.0.2.1").status_code == 400
+    assert attempt(admins_browser, ADMIN_PASSWORD, "192.0.2.1").status_code == 302
+    assert admins_browser.get("/admin/").status_code == 200
 
 
 def test_admin_forms_need_a_csrf_token(database_url: str, tmp_path, platform_admin: User) -> None:  # noqa: ANN001

@@ -153,6 +153,8 @@ def test_a_new_blackout_shows_at_once_despite_the_cache(
         ("from=2027-02-01&to=2027-01-01", "to", "on or before"),
         ("from=2027-01-01&to=2028-01-02", "to", "366"),
         ("from=1999-12-31&to=2000-01-01", "from", "between"),
+        ("from=2100-12-31&to=2101-01-01", "to", "between"),
+        ("from=2027-01-01&to=10000-01-01", "to", "YYYY-MM-DD"),
     ],
 )
 def test_availability_validates_its_range(

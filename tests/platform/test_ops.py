@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from mais import metrics
 from mais.cache import CATALOG, get_or_set
 from mais.doctor import run_checks
 from mais.extensions import db, limiter
-from mais.logging import JsonFormatter, scrub
+from mais.logs import JsonFormatter
+from mais.personal_data import scrub
 
 from ..conftest import app_config
 from ..factories import make_tenant
@@ -61,16 +63,39 @@ def test_metrics_are_in_prometheus_text_format(client: FlaskClient) -> None:
     assert 'mais_outbox_backlog{status="pending"}' in text
 
 
-def test_metrics_need_the_token_when_one_is_set(app: Flask, client: FlaskClient) -> None:
+@pytest.mark.parametrize("path", ["/metrics", "/health/cache"])
+def test_metrics_need_the_token_when_one_is_set(app: Flask, client: FlaskClient, path: str) -> None:
     app.config["MAIS_METRICS_TOKEN"] = "scrape-token"
     try:
-        assert client.get("/metrics").status_code == 404
-        wrong = client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert client.get(path).status_code == 404
+        wrong = client.get(path, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 404
-        ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-token"})
+        ok = client.get(path, headers={"Authorization": "Bearer scrape-token"})
         assert ok.status_code == 200
     finally:
         app.config["MAIS_METRICS_TOKEN"] = None
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/health/cache"])
+def test_production_closes_metrics_and_cache_figures_without_a_token(
+    separate_app: Callable[..., Flask], path: str
+) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    closed = separate_app(MAIS_ENV="production", MAIS_BASE_URL="https://mais.example")
+    client = closed.test_client()
+    assert client.get("/health", headers=https).status_code == 200
+    assert client.get(path, headers=https).status_code == 404
+    guessed = {**https, "Authorization": "Bearer "}
+    assert client.get(path, headers=guessed).status_code == 404
+
+    scraped = separate_app(
+        MAIS_ENV="production", MAIS_BASE_URL="https://mais.example", MAIS_METRICS_TOKEN="s3cret"
+    ).test_client()
+    assert scraped.get(path, headers=https).status_code == 404
+    wrong = {**https, "Authorization": "Bearer nope"}
+    assert scraped.get(path, headers=wrong).status_code == 404
+    right = {**https, "Authorization": "Bearer s3cret"}
+    assert scraped.get(path, headers=right).status_code == 200
 
 
 def test_security_txt(client: FlaskClient) -> None:
@@ -240,23 +265,47 @@ def test_doctor_reports_weak_production_configuration(app: Flask) -> None:
     assert ("SECRET_KEY", "FAIL") in checks
     assert ("MAIS_BASE_URL", "FAIL") in checks
     assert ("SESSION_COOKIE_SECURE", "FAIL") in checks
-    assert ("MAIS_METRICS_TOKEN", "WARN") in checks
+    assert ("MAIS_METRICS_TOKEN", "FAIL") in checks
     assert ("rate limits", "WARN") in checks
     # Several worker processes without a shared cache would each keep a stale copy.
     assert ("REDIS_URL", "FAIL") in checks
 
 
+SOUND_PRODUCTION = {
+    "MAIS_ENV": "production",
+    "SECRET_KEY": "Zq8vN2xLr5TkWm9Hc3JpYb7GdF4sEa6U",
+    "MAIS_BASE_URL": "https://mais.example",
+    "SESSION_COOKIE_SECURE": True,
+    "MAIS_METRICS_TOKEN": "scrape-token",
+    "MAIS_SECURITY_CONTACT": "mailto:security@mais.example",
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+@pytest.mark.parametrize(("token", "exit_code"), [(None, 1), ("scrape-token", 0)])
+def test_doctor_command_fails_production_without_a_metrics_token(
+    app: Flask, token: str | None, exit_code: int
+) -> None:
+    settings = {**SOUND_PRODUCTION, "MAIS_METRICS_TOKEN": token}
+    saved = {name: app.config.get(name) for name in settings}
+    app.config.update(settings)
+    try:
+        result = app.test_cli_runner().invoke(args=["mais", "doctor"])
+    finally:
+        app.config.update(saved)
+    assert result.exit_code == exit_code, result.output
+    failures = [line for line in result.output.splitlines() if line.startswith("[FAIL]")]
+    if token is None:
+        (failure,) = failures
+        assert failure.startswith("[FAIL] MAIS_METRICS_TOKEN: unset:")
+        assert "bearer token" in failure
+    else:
+        assert failures == []
+
+
 def test_doctor_accepts_a_sound_production_configuration(app: Flask) -> None:
-    sound = {
-        "MAIS_ENV": "production",
-        "SECRET_KEY": "Zq8vN2xLr5TkWm9Hc3JpYb7GdF4sEa6U",
-        "MAIS_BASE_URL": "https://mais.example",
-        "SESSION_COOKIE_SECURE": True,
-        "MAIS_METRICS_TOKEN": "scrape-token",
-        "MAIS_SECURITY_CONTACT": "mailto:security@mais.example",
-        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-    }
+    sound = SOUND_PRODUCTION
     saved = {name: app.config.get(name) for name in sound}
     app.config.update(sound)
     try:

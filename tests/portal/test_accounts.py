@@ -11,7 +11,7 @@ from mais import accounts
 from mais.extensions import db
 from mais.models import OutboxMessage, PasswordResetToken, Tenant, User
 from mais.models.base import utcnow
-from mais.tenants import create_platform_admin
+from mais.tenant_registry import create_platform_admin
 
 from .conftest import log_in
 
@@ -92,19 +92,24 @@ def test_wrong_password_and_platform_admins_are_refused(client, tenant):
     assert client.get("/portal/").status_code == 302
 
 
-def test_sixth_login_attempt_per_account_and_per_ip_is_refused_with_a_message(separate_app):
+def test_login_is_limited_per_account_and_per_address_with_a_message(separate_app):
     app = separate_app(RATELIMIT_ENABLED=True)
     client = app.test_client()
     form = {"email": "someone@example.com", "password": "wrong"}
-    # per account: a different address each time does not help
-    for n in range(5):
+    # per account, counted although no such account exists: other addresses do not help
+    for n in range(10):
         response = client.post(
-            "/portal/login", data=form, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}
+            "/portal/login", data=form, environ_base={"REMOTE_ADDR": f"10.0.{n}.1"}
         )
         assert response.status_code == 400
-    sixth = client.post("/portal/login", data=form, environ_base={"REMOTE_ADDR": "10.0.0.99"})
-    assert sixth.status_code == 429
-    assert "Too many attempts" in sixth.get_data(as_text=True)
+    eleventh = client.post(
+        "/portal/login",
+        data={**form, "email": " SomeOne@Example.com "},
+        environ_base={"REMOTE_ADDR": "10.0.99.1"},
+    )
+    assert eleventh.status_code == 429
+    body = eleventh.get_data(as_text=True)
+    assert "Too many attempts" in body and "for this account" in body
     # per IP: a different account each time does not help
     for n in range(5):
         response = client.post(
@@ -119,8 +124,86 @@ def test_sixth_login_attempt_per_account_and_per_ip_is_refused_with_a_message(se
         environ_base={"REMOTE_ADDR": "10.1.1.1"},
     )
     assert sixth.status_code == 429
+    assert "from this address" in sixth.get_data(as_text=True)
     # the login page itself still loads
     assert client.get("/portal/login", environ_base={"REMOTE_ADDR": "10.1.1.1"}).status_code == 200
+
+
+def _post_login(client, email, password, address):  # noqa: ANN001, ANN202
+    return client.post(
+        "/portal/login",
+        data={"email": email, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_a_stranger_cannot_lock_the_owner_out_of_a_browser_that_signed_in_before(
+    separate_app, tenant, other_tenant
+):
+    app = separate_app(RATELIMIT_ENABLED=True)
+    email, password = tenant.owner.email, tenant.owner_password
+    owners_browser = app.test_client()
+    assert _post_login(owners_browser, email, password, "192.0.2.1").status_code == 302
+    device = owners_browser.get_cookie("mais_device")
+    assert device is not None and device.http_only and device.same_site == "Lax"
+    owners_browser.post("/portal/logout", environ_base={"REMOTE_ADDR": "192.0.2.1"})
+
+    # The stranger has a trusted browser too, but for their own account: it does not count here.
+    stranger = app.test_client()
+    own = _post_login(
+        stranger, other_tenant.owner.email, other_tenant.owner_password, "198.51.100.1"
+    )
+    assert own.status_code == 302
+    for n in range(10):
+        guess = _post_login(stranger, email, f"guess {n}", f"198.51.100.{n + 2}")
+        assert guess.status_code == 400
+
+    # A fresh browser is refused even with the right password, and is told why.
+    fresh = app.test_client()
+    fresh.set_cookie("mais_device", "forged-by-the-stranger")
+    refused = _post_login(fresh, email, password, "203.0.113.7")
+    assert refused.status_code == 429
+    body = refused.get_data(as_text=True)
+    assert "for this account" in body and "browser you have signed in with before" in body
+    assert fresh.get("/portal/").status_code == 302
+
+    # The owner's browser still needs the right password, and gets in with it.
+    wrong = _post_login(owners_browser, email, "not my password", "192.0.2.1")
+    assert wrong.status_code == 400 and "do not match" in wrong.get_data(as_text=True)
+    assert _post_login(owners_browser, email, password, "192.0.2.1").status_code == 302
+    assert owners_browser.get("/portal/").status_code == 200
+
+
+def test_a_trusted_browser_has_a_failure_budget_of_its_own_whatever_its_address(
+    separate_app, tenant
+):
+    app = separate_app(RATELIMIT_ENABLED=True)
+    email, password = tenant.owner.email, tenant.owner_password
+    stolen_laptop = app.test_client()
+    assert _post_login(stolen_laptop, email, password, "192.0.2.1").status_code == 302
+    stolen_laptop.post("/portal/logout")
+    for n in range(10):
+        assert _post_login(stolen_laptop, email, f"guess {n}", f"10.7.{n}.1").status_code == 400
+    refused = _post_login(stolen_laptop, email, password, "10.7.99.1")
+    assert refused.status_code == 429
+    assert "from this browser" in refused.get_data(as_text=True)
+
+
+def test_the_device_cookie_is_secure_in_production(separate_app, tenant):
+    app = separate_app(MAIS_ENV="production", MAIS_BASE_URL="https://mais.example")
+    response = app.test_client().post(
+        "/portal/login",
+        data={"email": tenant.owner.email, "password": tenant.owner_password},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert response.status_code == 302
+    (device,) = [
+        value
+        for value in response.headers.getlist("Set-Cookie")
+        if value.startswith("mais_device=")
+    ]
+    assert "Secure" in device and "HttpOnly" in device and "SameSite=Lax" in device
+    assert "Max-Age=15552000" in device  # 180 days
 
 
 def test_posts_without_the_csrf_token_are_rejected(separate_app):
@@ -195,3 +278,28 @@ def test_reset_tokens_are_valid_for_one_hour(tenant):
     row = db.session.scalars(select(PasswordResetToken).where(mine)).one()
     assert row.expires_at - row.created_at == timedelta(hours=1)
     assert row.used_at is None
+
+
+def test_reset_mails_are_limited_per_account_whatever_the_address(client, tenant):
+    email = tenant.owner.email
+    answers = set()
+    for n in range(accounts.RESET_MAILS_PER_HOUR + 2):
+        response = client.post(
+            "/portal/forgot", data={"email": email}, environ_base={"REMOTE_ADDR": f"10.9.{n}.1"}
+        )
+        answers.add((response.status_code, response.get_data(as_text=True)))
+    # limited or not, the answer is the same: it tells nothing about the account or the limit
+    assert len(answers) == 1
+    mails = select(OutboxMessage).where(
+        OutboxMessage.to_email == email, OutboxMessage.template == "password_reset"
+    )
+    assert len(db.session.scalars(mails).all()) == accounts.RESET_MAILS_PER_HOUR
+
+    # an hour later the owner may ask again
+    for row in db.session.scalars(
+        select(PasswordResetToken).where(PasswordResetToken.user_id == tenant.owner.id)
+    ):
+        row.created_at -= timedelta(hours=1)
+    db.session.commit()
+    client.post("/portal/forgot", data={"email": email})
+    assert len(db.session.scalars(mails).all()) == accounts.RESET_MAILS_PER_HOUR + 1

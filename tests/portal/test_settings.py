@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import html
 import io
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from mais import ical, settings
+from mais import ical, tenant_settings
 from mais.errors import DomainError
 from mais.extensions import db
 from mais.keys import decrypt_secret
-from mais.models import AuditLog, OnboardingState
-from mais.tenants import find_tenant_by_secret_key
+from mais.models import AuditLog, OnboardingState, Tenant
+from mais.tenant_registry import find_tenant_by_secret_key
 
 from .conftest import png_bytes
 
@@ -66,19 +67,20 @@ def test_branding_validates_colours_and_stores_a_logo(owner, tenant):
 )
 def test_origins_must_be_exact_https_origins(line, app_ctx):
     with pytest.raises(DomainError) as error:
-        settings.parse_origin(line, allow_local=True)
+        tenant_settings.parse_origin(line, allow_local=True)
     assert error.value.field == "origins"
 
 
 def test_origins_are_normalised_and_local_ones_need_development(app_ctx):
-    assert settings.parse_origin("https://WWW.Example.com:8443/", allow_local=False) == (
+    assert tenant_settings.parse_origin("https://WWW.Example.com:8443/", allow_local=False) == (
         "https://www.example.com:8443"
     )
     assert (
-        settings.parse_origin("http://localhost:5001", allow_local=True) == "http://localhost:5001"
+        tenant_settings.parse_origin("http://localhost:5001", allow_local=True)
+        == "http://localhost:5001"
     )
     with pytest.raises(DomainError, match="only in development"):
-        settings.parse_origin("http://127.0.0.1:5001", allow_local=False)
+        tenant_settings.parse_origin("http://127.0.0.1:5001", allow_local=False)
 
 
 def test_embedding_settings_and_the_return_url(owner, tenant):
@@ -142,80 +144,109 @@ DTSTART;VALUE=DATE:%(first)s
 DTEND;VALUE=DATE:%(after)s
 SUMMARY:Other wedding
 END:VEVENT
-BEGIN:VEVENT
-UID:2@test
-DTSTAMP:20260101T000000Z
-DTSTART:%(timed)sT150000Z
-DTEND:%(timed)sT170000Z
-SUMMARY:Timed
-END:VEVENT
-BEGIN:VEVENT
-UID:3@test
-DTSTAMP:20260101T000000Z
-DTSTART;VALUE=DATE:%(free)s
-TRANSP:TRANSPARENT
-SUMMARY:Free
-END:VEVENT
 END:VCALENDAR
 """
 
 
-def test_ical_import_closes_busy_days_and_reports_errors(owner, tenant, httpserver):
+def test_ical_import_is_saved_at_once_and_synced_by_the_command(owner, tenant, app, httpserver):
     start = date.today() + timedelta(days=30)
-
-    def day(n: int) -> bytes:
-        return (start + timedelta(days=n)).strftime("%Y%m%d").encode()
-
     httpserver.expect_request("/cal.ics").respond_with_data(
-        FEED % {b"first": day(0), b"after": day(2), b"timed": day(5), b"free": day(7)},
+        FEED
+        % {
+            b"first": start.strftime("%Y%m%d").encode(),
+            b"after": (start + timedelta(days=2)).strftime("%Y%m%d").encode(),
+        },
         content_type="text/calendar",
     )
     httpserver.expect_request("/broken.ics").respond_with_data("nope", status=500)
     db.session.commit()
 
-    owner.post(
+    saved = owner.post(
         "/portal/settings/ical-import", data={"ical_import_url": httpserver.url_for("/cal.ics")}
     )
-    assert tenant.ical_import_error is None
-    busy = ical.busy_dates(tenant, start, start + timedelta(days=10))
-    assert busy == {start, start + timedelta(days=1), start + timedelta(days=5)}
+    assert saved.status_code == 302
+    assert httpserver.log == []  # saving never waits on the owner's calendar server
+    page = owner.get("/portal/settings").get_data(as_text=True)
+    assert "will be synced within minutes" in page
 
-    owner.post(
+    assert app.test_cli_runner().invoke(args=["mais", "sync-calendars"]).exit_code == 0
+    db.session.expire_all()
+    assert ical.busy_dates(tenant, start, start + timedelta(days=10)) == {
+        start,
+        start + timedelta(days=1),
+    }
+    page = owner.get("/portal/settings").get_data(as_text=True)
+    assert "2 busy days imported; last synced" in page
+
+    moved = owner.post(
         "/portal/settings/ical-import", data={"ical_import_url": httpserver.url_for("/broken.ics")}
     )
-    assert "HTTP status 500" in tenant.ical_import_error
+    assert moved.status_code == 302, moved.get_data(as_text=True)
+    db.session.expire_all()
+    assert tenant.ical_import_url.endswith("/broken.ics")
+    # Another calendar's days no longer close dates.
+    assert ical.busy_dates(tenant, start, start) == set()
+    result = app.test_cli_runner().invoke(args=["mais", "sync-calendars"])
+    assert "Synced 0 calendar(s); 1 could not be read." in result.output, result.output
+    db.session.expire_all()
+    assert tenant.ical_import_error == "The calendar answered with HTTP status 500."
     page = owner.get("/portal/settings").get_data(as_text=True)
-    assert "The calendar could not be read: The calendar answered with HTTP status 500." in page
-    # the last good busy days are kept while the feed is broken
-    assert start in ical.busy_dates(tenant, start, start)
+    assert ": The calendar answered with HTTP status 500." in page
 
     bad = owner.post("/portal/settings/ical-import", data={"ical_import_url": "file:///etc/passwd"})
     assert bad.status_code == 400 and 'id="f-ical_import_url-error"' in bad.get_data(as_text=True)
 
 
-def test_a_feed_is_fetched_at_most_once_per_period_even_on_read_only_requests(tenant, httpserver):
-    from werkzeug import Response
-
-    fetched = []
-
-    def handler(request):
-        fetched.append(request.path)
-        return Response(
-            FEED
-            % {
-                b"first": b"20300101",
-                b"after": b"20300102",
-                b"timed": b"20300105",
-                b"free": b"20300107",
-            },
-            content_type="text/calendar",
-        )
-
-    httpserver.expect_request("/cal.ics").respond_with_handler(handler)
-    tenant.ical_import_url = httpserver.url_for("/cal.ics")
+def test_the_last_sync_and_its_error_show_in_the_tenants_zone(owner, tenant):
+    tenant.time_zone = "Pacific/Auckland"
+    tenant.ical_import_url = "https://calendar.example/cal.ics"
+    tenant.ical_synced_at = datetime(2030, 1, 1, 5, 0, tzinfo=UTC)
+    tenant.ical_sync_attempted_at = datetime(2030, 1, 1, 9, 30, tzinfo=UTC)
+    tenant.ical_import_error = "The calendar did not answer in time."
+    tenant.ical_busy_dates = ["2030-01-02"]
     db.session.commit()
-    window = (date(2030, 1, 1), date(2030, 1, 31))
-    assert ical.busy_dates(tenant, *window) == {date(2030, 1, 1), date(2030, 1, 5)}
-    db.session.rollback()  # a widget page view commits nothing
-    assert ical.busy_dates(tenant, *window) == {date(2030, 1, 1), date(2030, 1, 5)}
-    assert fetched == ["/cal.ics"]
+    page = owner.get("/portal/settings").get_data(as_text=True)
+    assert "last synced 2030-01-01 18:00 (Pacific/Auckland)" in page
+    assert "could not be read at 2030-01-01 22:30: The calendar did not answer in time." in page
+
+
+def test_the_time_zone_is_chosen_from_the_list_and_checked(owner, tenant):
+    db.session.commit()
+    page = owner.get("/portal/settings").get_data(as_text=True)
+    assert '<option value="Europe/Berlin">' in page and '<option value="UTC" selected>' in page
+    saved = owner.post("/portal/settings/time-zone", data={"time_zone": "Europe/Berlin"})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert tenant.time_zone == "Europe/Berlin"
+    for bad in ("Mars/Olympus_Mons", "", "../../etc/passwd", "europe/berlin"):
+        refused = owner.post("/portal/settings/time-zone", data={"time_zone": bad})
+        assert refused.status_code == 400
+        assert "Choose a time zone from the list" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert tenant.time_zone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("reported", "stored"),
+    [
+        ("America/Los_Angeles", "America/Los_Angeles"),
+        ("Asia/Calcutta", "Asia/Calcutta"),
+        ("Not/A_Zone", "UTC"),
+        (None, "UTC"),
+    ],
+)
+def test_signup_takes_the_browsers_time_zone(client, app_ctx, reported, stored):
+    page = client.get("/portal/signup").get_data(as_text=True)
+    assert 'name="time_zone" value="UTC" data-browser-time-zone' in page
+    assert "/static/portal/timezone." in page
+    form = {
+        "name": "Zone Studio",
+        "slug": f"zone-{uuid.uuid4().hex[:8]}",
+        "email": f"zone-{uuid.uuid4().hex[:8]}@example.com",
+        "password": "long enough password",
+    }
+    if reported is not None:
+        form["time_zone"] = reported
+    assert client.post("/portal/signup", data=form).status_code == 200
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == form["slug"]))
+    assert tenant.time_zone == stored

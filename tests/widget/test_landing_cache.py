@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
+from dataclasses import replace
 from urllib.parse import quote_plus
 
+import brotli
 from sqlalchemy import event
 
 from mais import metrics
 from mais.extensions import db
-from mais.tenants import rotate_public_key
+from mais.tenant_registry import rotate_public_key
 from tests.factories import make_package
 
 from .conftest import HOST_ORIGIN, htmx
@@ -165,3 +168,60 @@ def test_only_the_widgets_own_spelling_of_a_landing_is_kept(client, shop):
     assert _statements_during(lambda: client.get(hosted, query_string={"x": "1"}))
     client.get(hosted)
     assert _statements_during(lambda: client.get(hosted)) == []
+
+
+def _decoded(response) -> bytes:
+    coding = response.headers.get("Content-Encoding")
+    if coding == "br":
+        return brotli.decompress(response.get_data())
+    if coding == "gzip":
+        return gzip.decompress(response.get_data())
+    assert coding is None, coding
+    return response.get_data()
+
+
+def test_a_stored_landing_is_sent_compressed_to_clients_that_accept_it(client, shop):
+    url, query = f"/widget/{shop.tenant.slug}/", sdk_query(shop.embed)
+    chromium = {"Accept-Encoding": "gzip, deflate, br, zstd"}
+    first = client.get(url, query_string=query, headers=chromium)
+    plain = client.get(url, query_string=query)
+    answers = {}
+    for name, accept in (("br", chromium), ("gzip", {"Accept-Encoding": "gzip"})):
+        seen = _statements_during(
+            lambda a=accept, n=name: answers.__setitem__(
+                n, client.get(url, query_string=query, headers=a)
+            )
+        )
+        assert seen == [], f"the {name} answer was not taken from the cache"
+    assert first.headers["Content-Encoding"] == answers["br"].headers["Content-Encoding"] == "br"
+    assert answers["gzip"].headers["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in plain.headers
+    for answer in (first, answers["br"], answers["gzip"], plain):
+        assert answer.status_code == 200
+        assert "Accept-Encoding" in answer.headers["Vary"]
+        assert int(answer.headers["Content-Length"]) == len(answer.get_data())
+        assert _decoded(answer) == plain.get_data()
+    assert "Courthouse" in plain.get_data(as_text=True)
+    assert len(answers["br"].get_data()) < len(plain.get_data()) / 3
+
+
+def test_landings_the_cache_does_not_keep_are_compressed_too(client, shop):
+    url = f"/widget/{shop.tenant.slug}/"
+    # Another spelling of the same parameters: rendered every time, never stored.
+    answer = client.get(url, query_string=dict(shop.embed), headers={"Accept-Encoding": "br"})
+    assert answer.status_code == 200
+    assert answer.headers["Content-Encoding"] == "br"
+    assert "Courthouse" in _decoded(answer).decode()
+    assert _statements_during(
+        lambda: client.get(url, query_string=dict(shop.embed), headers={"Accept-Encoding": "br"})
+    )
+
+
+def test_a_new_build_of_the_static_files_is_a_new_landing(client, shop, app, monkeypatch):
+    url, query = f"/widget/{shop.tenant.slug}/", sdk_query(shop.embed)
+    client.get(url, query_string=query)
+    assert _statements_during(lambda: client.get(url, query_string=query)) == []
+    # A stored page names the fingerprinted files of the build it was rendered with.
+    manifest = app.extensions["mais.assets"]
+    monkeypatch.setitem(app.extensions, "mais.assets", replace(manifest, version="next"))
+    assert _statements_during(lambda: client.get(url, query_string=query))

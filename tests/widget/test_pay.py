@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
+
+import psycopg
 
 from mais import booking
 from mais.extensions import db
@@ -129,13 +132,35 @@ def test_a_date_taken_meanwhile_offers_the_next_open_dates(client, shop, open_da
     assert len(offered) == 3 and open_day.isoformat() not in offered
     assert db.session.query(DateHold).count() == 1
 
-    # Choosing an offered date shows the summary again with that date, details kept.
-    again = client.get(
+    # Choosing an offered date shows the summary again with that date, details kept: a POST,
+    # since the (sealed) details never go into a URL.
+    assert re.search(r'<form method="post" action="/book/[^"]+/summary"', html)
+    again = client.post(
         f"/book/{shop.tenant.slug}/summary",
-        query_string={
+        data={
             "s": re.search(r'name="s" value="([^"]+)"', html).group(1),
             "date": offered[0],
         },
     )
     assert "Review and pay" in again.get_data(as_text=True)
     assert "ada@example.com" in again.get_data(as_text=True)
+
+
+def test_pay_facing_a_stuck_date_lock_says_busy_within_seconds(
+    app, client, shop, open_day, database_url, monkeypatch
+):
+    monkeypatch.setitem(app.config, "MAIS_DATE_LOCK_TIMEOUT_MS", 300)
+    token = _summary_token(client, shop, open_day, "book")
+    with psycopg.connect(database_url) as stuck:
+        stuck.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", (shop.tenant.id, open_day.toordinal())
+        )
+        started = time.monotonic()
+        response = client.post(f"/book/{shop.tenant.slug}/pay", data={"s": token})
+        assert time.monotonic() - started < 3
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "This date is being booked right now" in html and "try again" in html
+    assert db.session.query(DateHold).count() == 0
+    # Once the other booking ends, the same summary pays.
+    assert client.post(f"/book/{shop.tenant.slug}/pay", data={"s": token}).status_code == 303

@@ -9,7 +9,7 @@ import pytest
 
 from mais.booking import today
 from mais.extensions import db
-from mais.tenants import rotate_public_key
+from mais.tenant_registry import rotate_public_key
 from tests.factories import make_tenant
 
 from .conftest import HOST_ORIGIN

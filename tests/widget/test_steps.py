@@ -228,9 +228,13 @@ def test_leaving_the_mock_checkout_frees_the_date_and_returns_to_the_summary(
     left = client.post(session_path + "/cancel?" + query)
     assert left.status_code in (302, 303)
     back = client.get(left.headers["Location"])
-    assert back.status_code == 303 and f"/book/{slug}/summary" in back.headers["Location"]
+    assert back.status_code == 303 and f"/book/{slug}/summary?b=" in back.headers["Location"]
     hold = db.session.scalars(db.select(DateHold).where(DateHold.on_date == open_day)).one()
     assert hold.status == HoldStatus.RELEASED
+    # The summary, rebuilt from the hold: package, date and details kept, the date released.
+    summary = client.get(back.headers["Location"]).get_data(as_text=True)
+    assert "Review and pay" in summary and "ada@example.com" in summary
+    assert "was released. It is still free" in summary and "Courthouse" in summary
 
     # A tampered reference is refused with a message, and frees nothing.
     refused = client.get(f"/book/{slug}/abandon", query_string={"b": "x", "s": "y"})

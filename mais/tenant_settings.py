@@ -9,15 +9,16 @@ from flask import current_app
 
 from . import media
 from .audit import record_audit
-from .cache import invalidate_catalog
+from .cache import invalidate_availability, invalidate_catalog
 from .errors import DomainError
 from .extensions import db
+from .ical import forget_synced_days_window
 from .models import Tenant, User
+from .origins import parse_origin
 from .tenancy import tenant_operation
-from .tenants import rotate_secret_key
+from .tenant_registry import rotate_secret_key, validate_time_zone
 
 COLOR_PATTERN = re.compile(r"^#[0-9a-f]{6}$")
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 MAX_ORIGINS = 20
 
 
@@ -30,40 +31,6 @@ def validate_color(value: str, field: str) -> str:
     if not COLOR_PATTERN.match(color):
         raise DomainError("Use a colour such as #7c3aed (# and six hex digits).", field=field)
     return color
-
-
-def parse_origin(line: str, *, allow_local: bool) -> str:
-    """One exact origin, ``https://host[:port]``, normalised; explains what is wrong otherwise."""
-    text = line.strip()
-    parts = urlsplit(text)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    local = parts.hostname in LOCAL_HOSTS
-    if parts.scheme == "http" and local and not allow_local:
-        raise DomainError(
-            f"“{text}”: local addresses are allowed only in development.", field="origins"
-        )
-    if (
-        parts.scheme not in ("https", "http")
-        or (parts.scheme == "http" and not local)
-        or not parts.hostname
-        or port == -1
-        or parts.username
-        or parts.password
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or "*" in text
-    ):
-        raise DomainError(
-            f"“{text}” is not an origin. Write only the scheme and host, such as "
-            "https://www.example.com or https://example.com:8443, without a path.",
-            field="origins",
-        )
-    origin = f"{parts.scheme}://{parts.hostname.lower()}"
-    return f"{origin}:{port}" if port is not None else origin
 
 
 def parse_origins(text: str) -> list[str]:
@@ -132,6 +99,27 @@ def update_branding(
     )
     db.session.flush()
     invalidate_catalog(tenant)
+    return tenant
+
+
+@tenant_operation
+def update_time_zone(tenant: Tenant, *, time_zone: str, user: User | None = None) -> Tenant:
+    """The zone the tenant's days are counted in: today, past, the horizon and busy days."""
+    zone = validate_time_zone(time_zone)
+    if zone == tenant.time_zone:
+        return tenant
+    old_zone, tenant.time_zone = tenant.time_zone, zone
+    forget_synced_days_window(tenant)
+    record_audit(
+        tenant,
+        "settings.time_zone",
+        "tenant",
+        tenant.id,
+        user=user,
+        details={"from": old_zone, "to": zone},
+    )
+    db.session.flush()
+    invalidate_availability(tenant)
     return tenant
 
 

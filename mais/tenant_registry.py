@@ -1,11 +1,15 @@
-"""Tenants, their owners and their keys."""
+"""The register of tenants: creating them and their owners, finding them by slug or key,
+their keys and their time zone. (Isolation between tenants lives in ``mais.tenancy``.)"""
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
@@ -18,6 +22,7 @@ from .models import Tenant, User
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 RESERVED_SLUGS = frozenset({"admin", "api", "portal", "static", "widget", "book", "health", "www"})
 MIN_PASSWORD_LENGTH = 10
+DEFAULT_TIME_ZONE = "UTC"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,68 @@ def validate_commission_percent(value: Decimal | str | float) -> Decimal:
     return percent
 
 
+@functools.cache
+def known_time_zones() -> frozenset[str]:
+    # Scanning the zone database is slow; its contents do not change while the process runs.
+    return frozenset(available_timezones()) | {DEFAULT_TIME_ZONE}
+
+
+@functools.cache
+def time_zone_choices() -> tuple[str, ...]:
+    """The zones offered in settings: regional names, without the legacy aliases."""
+    legacy = (
+        "posix/",
+        "right/",
+        "SystemV/",
+        "US/",
+        "Etc/",
+        "Canada/",
+        "Brazil/",
+        "Mexico/",
+        "Chile/",
+    )
+    return (DEFAULT_TIME_ZONE,) + tuple(
+        sorted(name for name in known_time_zones() if "/" in name and not name.startswith(legacy))
+    )
+
+
+def validate_time_zone(name: str | None, *, field: str = "time_zone") -> str:
+    """An IANA zone name such as Europe/Berlin (browsers' aliases such as Asia/Calcutta too)."""
+    name = (name or "").strip()
+    if name not in known_time_zones():
+        raise DomainError(
+            "Choose a time zone from the list, such as Europe/Berlin or America/Los_Angeles.",
+            field=field,
+        )
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DomainError("That time zone is not available; choose another.", field=field) from None
+    return name
+
+
+def time_zone_or_default(name: str | None) -> str:
+    """The zone a browser reported at signup, or UTC when it reported none we know (the owner
+    cannot correct a field they never see; settings can)."""
+    try:
+        return validate_time_zone(name)
+    except DomainError:
+        return DEFAULT_TIME_ZONE
+
+
+def tenant_zone(tenant: Tenant) -> ZoneInfo:
+    try:
+        return ZoneInfo(tenant.time_zone or DEFAULT_TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        # Only a row edited by hand can get here; its days fall back to UTC rather than fail.
+        return ZoneInfo(DEFAULT_TIME_ZONE)
+
+
+def local_today(tenant: Tenant, now: datetime | None = None) -> date:
+    """The tenant's current day: "today", "past" and the horizon are days in its zone."""
+    return (now or datetime.now(UTC)).astimezone(tenant_zone(tenant)).date()
+
+
 def email_in_use(email: str) -> bool:
     return db.session.scalar(select(func.count()).where(User.email == normalize_email(email))) > 0
 
@@ -78,6 +145,7 @@ def create_tenant(
     commission_percent: Decimal | None = None,
     currency: str = "usd",
     allowed_origins: list[str] | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> tuple[Tenant, User, IssuedKeys]:
     """Create a tenant and its owner; the keys are returned once and never again."""
     slug = validate_slug(slug)
@@ -88,6 +156,7 @@ def create_tenant(
     if "@" not in email:
         raise DomainError("Enter an email address such as you@example.com.", field="email")
     validate_password(owner_password)
+    time_zone = validate_time_zone(time_zone)
     if db.session.scalar(select(func.count()).where(Tenant.slug == slug)):
         raise Conflict("That address is taken; choose another.", field="slug")
     if email_in_use(email):
@@ -103,6 +172,7 @@ def create_tenant(
         secret_key_hint=keys.secret_key[-4:],
         allowed_origins=list(allowed_origins or []),
         ical_export_token=secrets.token_urlsafe(32),
+        time_zone=time_zone,
     )
     if commission_percent is not None:
         tenant.commission_percent = validate_commission_percent(commission_percent)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,27 +18,12 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from . import tenancy
-
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
-    (re.compile(r"\b(?:pk|sk|rk)_(?:live|test)_[A-Za-z0-9_-]+"), "[key]"),
-    (re.compile(r"\bwhsec_[A-Za-z0-9_-]+"), "[secret]"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [token]"),
-    (re.compile(r"(?i)\b(token|password|secret)=[^\s&]+"), r"\1=[redacted]"),
-    # Not inside a longer token: hold ids and hashes are hex and may hold long digit runs.
-    (re.compile(r"(?<![\w.-])\+?\d[\d ().-]{7,}\d(?![\w-])"), "[number]"),
-)
+from .personal_data import scrub
 
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 access_logger = logging.getLogger("mais.access")
-
-
-def scrub(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def _timestamp(created: float) -> str:
