@@ -15,7 +15,6 @@ Debian's Chromium through Playwright.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,17 +48,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"not ready"]
 
 
 class _ServerThread:
-    def __init__(self, wsgi_app: Any, port: int) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", port, wsgi_app, threaded=True)
+    """A server bound to a free port by the operating system (port 0) and kept for as long as it
+    is needed: no other test can take its port between a look and a bind. Its application can
+    be swapped while it runs."""
+
+    def __init__(self, wsgi_app: Any = _not_ready) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def serve(self, wsgi_app: Any) -> None:
+        self.server.app = wsgi_app
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -68,18 +74,28 @@ class _ServerThread:
 
 
 @pytest.fixture(scope="session")
+def _live_server_thread() -> Iterator[_ServerThread]:
+    server = _ServerThread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def live_app(
-    app: Flask, database_url: str, tmp_path_factory: pytest.TempPathFactory
+    app: Flask,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    _live_server_thread: _ServerThread,
 ) -> Iterator[Flask]:
     # Depends on ``app`` so that the migrations have run on this worker's database.
-    port = free_port()
+    port = _live_server_thread.port
     config = app_config(
         database_url,
         tmp_path_factory.mktemp("live"),
         MAIS_BASE_URL=f"http://localhost:{port}",
     )
     application = create_app(config)
-    application.config["MAIS_LIVE_PORT"] = port
+    _live_server_thread.serve(application)
     yield application
     with application.app_context():
         from mais.extensions import db
@@ -88,31 +104,33 @@ def live_app(
 
 
 @pytest.fixture(scope="session")
-def live_server(live_app: Flask) -> Iterator[str]:
-    server = _ServerThread(live_app, live_app.config["MAIS_LIVE_PORT"])
-    yield live_app.config["MAIS_BASE_URL"]
+def live_server(live_app: Flask) -> str:
+    return live_app.config["MAIS_BASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def _host_server_thread() -> Iterator[_ServerThread]:
+    """The tenant's website: one origin for the whole session (tenants allow it by name)."""
+    server = _ServerThread()
+    yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def host_origin() -> str:
-    return f"http://127.0.0.1:{free_port()}"
+def host_origin(_host_server_thread: _ServerThread) -> str:
+    return f"http://127.0.0.1:{_host_server_thread.port}"
 
 
 @pytest.fixture
-def serve_on_host_origin(host_origin: str) -> Iterator[Callable[[Any], str]]:
-    servers: list[_ServerThread] = []
-
+def serve_on_host_origin(
+    host_origin: str, _host_server_thread: _ServerThread
+) -> Iterator[Callable[[Any], str]]:
     def serve(wsgi_app: Any) -> str:
-        for server in servers:
-            server.stop()
-        servers.clear()
-        servers.append(_ServerThread(wsgi_app, int(host_origin.rsplit(":", 1)[1])))
+        _host_server_thread.serve(wsgi_app)
         return host_origin
 
     yield serve
-    for server in servers:
-        server.stop()
+    _host_server_thread.serve(_not_ready)
 
 
 @pytest.fixture
@@ -134,9 +152,9 @@ def serve_wsgi() -> Iterator[Callable[[Any], str]]:
     servers: list[_ServerThread] = []
 
     def serve(wsgi_app: Any) -> str:
-        port = free_port()
-        servers.append(_ServerThread(wsgi_app, port))
-        return f"http://127.0.0.1:{port}"
+        server = _ServerThread(wsgi_app)
+        servers.append(server)
+        return f"http://127.0.0.1:{server.port}"
 
     yield serve
     for server in servers:

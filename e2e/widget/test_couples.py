@@ -42,21 +42,19 @@ def test_two_couples_race_for_one_date(
         couples.append((page, frame))
 
     # Both press Pay at once: the server decides who holds the date.
-    statuses: dict[int, int] = {}
-    for index, (page, _) in enumerate(couples):
-        page.on(
-            "response",
-            lambda r, i=index: statuses.setdefault(i, r.status)
-            if r.url.split("?")[0].endswith("/pay")
-            else None,
-        )
-    for _, frame in couples:
-        frame.get_by_role("button", name="Pay $1,200.00").click()
-    for page, _ in couples:
-        for _ in range(150):  # wait (at most 15 s) for both answers
-            if len(statuses) == 2:
-                break
-            page.wait_for_timeout(100)
+    def is_pay(response) -> bool:  # noqa: ANN001
+        return response.url.split("?")[0].endswith("/pay")
+
+    (first_page, first_frame), (second_page, second_frame) = couples
+    # Both listen before either clicks, so the two payments race; leaving the block waits for
+    # both answers.
+    with (
+        first_page.expect_response(is_pay) as first_answer,
+        second_page.expect_response(is_pay) as second_answer,
+    ):
+        first_frame.get_by_role("button", name="Pay $1,200.00").click()
+        second_frame.get_by_role("button", name="Pay $1,200.00").click()
+    statuses = {0: first_answer.value.status, 1: second_answer.value.status}
     assert sorted(statuses.values()) == [200, 409], statuses
 
     winner_index = next(i for i, status in statuses.items() if status == 200)
