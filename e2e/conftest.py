@@ -22,12 +22,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
 from tests.support import app_config
 
 CHROMIUM = os.environ.get("MAIS_CHROMIUM", "/usr/bin/chromium")
+# Assertions wait for what a couple would see; on a busy two-core machine a page with two
+# frames can take longer than Playwright's default five seconds to settle.
+expect.set_options(timeout=15_000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

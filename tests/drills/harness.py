@@ -185,7 +185,7 @@ class AppProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> AppProcess:
+    def start(self, timeout: float = 90) -> AppProcess:
         self.log = open(self.mail_dir.parent / f"gunicorn-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
