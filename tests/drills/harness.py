@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.support import ROOT, TEST_SECRET_KEY, TEST_SECRETS_KEY, TEST_WEBHOOK_SECRET
 
@@ -230,3 +231,32 @@ class AppProcess:
         self.listener.close()
         if getattr(self, "log", None):
             self.log.close()
+
+
+def queue_drill_mail(app: Any, prefix: str, count: int, to: str = "couple") -> None:
+    """Mark whatever mail earlier drills left pending as sent, then queue ``count`` messages
+    whose dedup keys start with ``prefix``, so a drill counts its own messages only."""
+    from sqlalchemy import select
+
+    from mais.extensions import db
+    from mais.models import OutboxMessage, OutboxStatus
+    from mais.tenancy import platform_scope
+
+    with app.app_context():
+        with platform_scope("drill: clearing older pending mail"):
+            for message in db.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+            ):
+                message.status = OutboxStatus.SENT
+            for n in range(count):
+                db.session.add(
+                    OutboxMessage(
+                        dedup_key=f"{prefix}:{n}",
+                        tenant_id=None,
+                        template="drill",
+                        to_email=f"{to}{n}@example.com",
+                        subject=f"Drill message {n}",
+                        body_text="Hello from the drill.\n",
+                    )
+                )
+        db.session.commit()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from mais.extensions import db
 from mais.models import OutboxMessage, OutboxStatus
 from mais.tenancy import platform_scope
-from tests.drills.harness import VENV_BIN, app_environment
+from tests.drills.harness import VENV_BIN, app_environment, queue_drill_mail
 from tests.drills.smtp_sink import SmtpSink
 from tests.support import ROOT
 
@@ -76,24 +76,7 @@ def test_mail_queued_during_an_smtp_outage_is_delivered_once_it_ends(
     drill_app: Flask, drill_database: str, drill_mail_dir: Path
 ) -> None:
     prefix = f"drill-outage-{time.time_ns()}"
-    with drill_app.app_context():
-        with platform_scope("drill: clearing older pending mail"):
-            for message in db.session.scalars(
-                select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
-            ):
-                message.status = OutboxStatus.SENT
-            for n in range(MESSAGES):
-                db.session.add(
-                    OutboxMessage(
-                        dedup_key=f"{prefix}:{n}",
-                        tenant_id=None,
-                        template="drill",
-                        to_email=f"couple{n}@example.com",
-                        subject=f"Booking confirmed {n}",
-                        body_text="Hello from the outage drill.\n",
-                    )
-                )
-        db.session.commit()
+    queue_drill_mail(drill_app, prefix, MESSAGES, to="couple")
 
     sink = SmtpSink()
     sink.refusing = True

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from mais.extensions import db
 from mais.models import OutboxMessage, OutboxStatus
 from mais.tenancy import platform_scope
-from tests.drills.harness import VENV_BIN, app_environment
+from tests.drills.harness import VENV_BIN, app_environment, queue_drill_mail
 from tests.drills.smtp_sink import SmtpSink
 from tests.support import ROOT
 
@@ -37,24 +37,7 @@ def test_relay_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     drill_app, drill_database, drill_mail_dir
 ):
     prefix = f"drill-relay-{time.time_ns()}"
-    with drill_app.app_context():
-        with platform_scope("drill: clearing older pending mail"):
-            for message in db.session.scalars(
-                select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
-            ):
-                message.status = OutboxStatus.SENT
-            for n in range(MESSAGES):
-                db.session.add(
-                    OutboxMessage(
-                        dedup_key=f"{prefix}:{n}",
-                        tenant_id=None,
-                        template="drill",
-                        to_email=f"owner{n}@example.com",
-                        subject=f"Drill message {n}",
-                        body_text="Hello from the drill.\n",
-                    )
-                )
-        db.session.commit()
+    queue_drill_mail(drill_app, prefix, MESSAGES, to="owner")
 
     sink = SmtpSink(stall_at_message=KILL_AT)
     try:
