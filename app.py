@@ -8,8 +8,9 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from mais import tenancy
+from mais import tenancy, unit_of_work
 from mais.asset_build import BUILD_DIR
 from mais.assets import load_assets, serve_static_files
 from mais.compression import init_compression
@@ -51,6 +52,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     _install_tenant_scope_reset(app)
     _register_blueprints(app)
+    # After the blueprints: after-request hooks run last-registered first, so the request's
+    # commit comes before theirs (inline mail delivery sends only what was committed).
+    unit_of_work.install(app)
     _register_error_handlers(app)
     _register_template_helpers(app)
 
@@ -118,6 +122,19 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> tuple[Response, int]:
         return jsonify(error=error.message, field=error.field), error.status_code
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _http_error(error: HTTPException) -> Response | HTTPException:
+        # Routing errors belong to no blueprint: under /v1 they still answer in the API's
+        # JSON error shape (the OpenAPI document declares it), elsewhere as usual.
+        if not request.path.startswith("/v1/"):
+            return error
+        response = jsonify(error=error.description)
+        response.status_code = error.code or 500
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

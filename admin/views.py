@@ -84,7 +84,6 @@ def login() -> Any:
         return render_template(
             "admin/login.html", errors={error.field or "form": error.message}, email=email
         ), 400
-    db.session.commit()
     session.clear()
     session[SESSION_USER] = user.id
     session[SESSION_VERSION] = user.session_version
@@ -96,7 +95,6 @@ def login() -> Any:
 def logout() -> Response:
     # Everywhere, not only here: a copied session cookie must die with this one.
     accounts.end_sessions(_admin())
-    db.session.commit()
     # Only the admin keys: a portal session in the same browser belongs to another account.
     session.pop(SESSION_USER, None)
     session.pop(SESSION_VERSION, None)
@@ -140,7 +138,6 @@ def new_tenant() -> Any:
         return render_template(
             "admin/tenant_new.html", form=form, errors={field: error.message}
         ), 400
-    db.session.commit()
     # Shown once, on this response only; never stored in the session or a redirect.
     return render_template("admin/tenant_created.html", tenant=tenant, keys=keys)
 
@@ -171,7 +168,6 @@ def update_commission(tenant_id: int) -> Any:
     except DomainError as error:
         db.session.rollback()
         return _tenant_page(tenant_id, {"commission_percent": error.message}, 400)
-    db.session.commit()
     flash(f"Commission for {tenant.name} is now {percent}%.")
     return redirect(url_for("admin.tenant_detail", tenant_id=tenant_id))
 
@@ -181,7 +177,6 @@ def update_active(tenant_id: int) -> Any:
     tenant = admin_ops.get_tenant(tenant_id)
     is_active = request.form.get("is_active") == "1"
     admin_ops.set_tenant_active(_admin(), tenant, is_active)
-    db.session.commit()
     flash(f"{tenant.name} is now {'active' if is_active else 'inactive'}.")
     return redirect(url_for("admin.tenant_detail", tenant_id=tenant_id))
 
@@ -224,6 +219,5 @@ def retry_outbox(message_id: int) -> Any:
         db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("admin.outbox"))
-    db.session.commit()
     flash(f"Message {message_id} is queued again; the relay sends it on its next run.")
     return redirect(url_for("admin.outbox"))

@@ -157,12 +157,14 @@ def _no_lock(session: object, tenant_id: int, on_date: object) -> None:
 def make_holds(app: Flask, tenant_id: int, slug: str, dates: Dates, n: int) -> list[str]:
     with app.app_context(), tenant_scope(tenant_id):
         tenant = db.session.get(Tenant, tenant_id)
-        ids = [
-            booking.hold_date(
-                tenant, package_slug=slug, addon_ids=[], on_date=dates.take(), couple=COUPLE
-            ).id
-            for _ in range(n)
-        ]
+        ids = []
+        for _ in range(n):
+            ids.append(
+                booking.hold_date(
+                    tenant, package_slug=slug, addon_ids=[], on_date=dates.take(), couple=COUPLE
+                ).id
+            )
+            db.session.commit()  # as the Pay view does: each hold is committed at once
         db.session.remove()
     return ids
 

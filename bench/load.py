@@ -219,6 +219,7 @@ with app.app_context():
             hold = booking.hold_date(tenant, package_slug="package-0-0",
                                      addon_ids=[], on_date=start + timedelta(days=i), couple=couple)
             webhook_holds.append(hold.id)
+            db.session.commit()  # as the Pay view does: each hold is committed at once
         pay_bodies = [
             f"/book/{{tenant.slug}}/pay\t" + urllib.parse.urlencode({{"s": sign_selection(tenant.id, Selection(
                 "package-0-0", (), start + timedelta(days={holds_per_tenant} + i)).with_couple(

@@ -6,7 +6,7 @@ import logging
 
 from flask import Response, abort, current_app, g, redirect, render_template, request
 
-from mais import mail
+from mais import mail, unit_of_work
 from mais.extensions import csrf, db
 from mais.origins import origin_of
 from mais.payments import mock
@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 @bp.post("/webhooks/stripe")
 @csrf.exempt
+@unit_of_work.owns_its_transactions
 def stripe_webhook() -> tuple[dict, int]:
+    """Its own unit of work (``receive_webhook``): the request adds no commit or rollback."""
     result = receive_webhook(request.get_data(), request.headers.get("Stripe-Signature"))
     return {"status": result.message}, result.status_code
 
@@ -96,9 +98,8 @@ def _deliver_mail_inline(response: Response) -> Response:
     so ``make run`` users find the ``.eml`` files at once. Production runs the relay instead."""
     if not current_app.config.get("MAIS_SEND_MAIL_INLINE") or not g.get("mais_mail_enqueued"):
         return response
-    session = db.session
-    if session.new or session.dirty or session.deleted:
-        return response  # the request did not commit its work; nothing of it may be sent
+    if response.status_code >= 400:
+        return response  # the request's work was rolled back; nothing of it may be sent
     try:
         mail.send_pending()
     except Exception:

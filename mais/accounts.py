@@ -19,7 +19,7 @@ from .errors import DomainError
 from .extensions import db, limiter
 from .models import PasswordResetToken, User
 from .models.base import utcnow
-from .tenant_registry import normalize_email, validate_password
+from .tenant_registry import normalize_email, validate_email_address, validate_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -216,12 +216,13 @@ def limit_logins(view: F) -> F:
 def request_password_reset(email: str, *, reset_url_for: Callable[[str], str]) -> bool:
     """Email a single-use link valid for one hour, at most ``RESET_MAILS_PER_HOUR`` times an
     hour per account whoever asks. Returns whether a mail was queued; callers must not reveal
-    it, so that the form cannot be used to probe for accounts or for the limit."""
+    it, so that the form cannot be used to probe for accounts or for the limit. Raises
+    ``DomainError`` when ``email`` is not an email address."""
     from . import mail  # the booking engine's outbox; imported late to keep modules independent
 
     # Locked so that concurrent requests for one account count each other's tokens.
     user = db.session.scalar(
-        select(User).where(User.email == normalize_email(email or "")).with_for_update()
+        select(User).where(User.email == validate_email_address(email)).with_for_update()
     )
     if user is None:
         return False
@@ -245,12 +246,16 @@ def request_password_reset(email: str, *, reset_url_for: Callable[[str], str]) -
     )
     db.session.add(row)
     db.session.flush()
-    mail.enqueue_mail(
-        template="password_reset",
-        to=user.email,
-        dedup_key=f"password-reset:{row.id}",
-        context={"reset_url": reset_url_for(token), "email": user.email},
-        tenant_id=user.tenant_id,
+    mail.enqueue_mails(
+        [
+            mail.Mail(
+                template="password_reset",
+                to=user.email,
+                dedup_key=f"password-reset:{row.id}",
+                context={"reset_url": reset_url_for(token), "email": user.email},
+                tenant_id=user.tenant_id,
+            )
+        ]
     )
     return True
 

@@ -15,17 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-from flask import current_app, has_app_context
-from sqlalchemy import and_, bindparam, event, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from flask import current_app
+from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from . import ical, mail, refunds, unit_of_work
 from .audit import record_audit
-from .cache import invalidate_availability
-from .catalog import AddOnView
+from .cache import AVAILABILITY, invalidate_on_commit
+from .catalog import ADDON_IS_OFFERED, ADDON_ORDER, PACKAGE_IS_OFFERED, AddOnView
 from .errors import DateUnavailable, DomainError, FormErrors, NotFound
 from .extensions import db
 from .locking import lock_date
@@ -44,10 +43,11 @@ from .models import (
     package_addons,
 )
 from .models.base import utcnow
+from .models.booking import CONFIRMED_PREDICATE
 from .money import checked_fee
 from .payments import get_provider
 from .tenancy import execute_in_scope, insert_or_skip, scope_tenant_id, tenant_operation
-from .tenant_registry import local_today
+from .tenant_registry import local_today, validate_email_address
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ _PACKAGES, _ADDONS, _PACKAGE_ADDONS = Package.__table__, AddOn.__table__, packag
 _HOLDS, _BOOKINGS, _BOOKING_ADDONS = DateHold.__table__, Booking.__table__, BookingAddOn.__table__
 _BLACKOUTS, _USERS, _TENANTS = Blackout.__table__, User.__table__, Tenant.__table__
 
-# The package and its active add-ons, in one round trip instead of a package and a lazy load.
+# The package and its offered add-ons (as the catalog shows them), in one round trip instead
+# of a package and a lazy load.
 _SELECTION = (
     select(
         _PACKAGES.c.id,
@@ -85,25 +86,18 @@ _SELECTION = (
         _ADDONS.c.id.label("addon_id"),
         _ADDONS.c.title.label("addon_title"),
         _ADDONS.c.price_cents.label("addon_price_cents"),
-        _ADDONS.c.sort_order.label("addon_sort_order"),
     )
     .select_from(
         _PACKAGES.outerjoin(
             _PACKAGE_ADDONS, _PACKAGE_ADDONS.c.package_id == _PACKAGES.c.id
-        ).outerjoin(
-            _ADDONS,
-            and_(
-                _ADDONS.c.id == _PACKAGE_ADDONS.c.addon_id,
-                _ADDONS.c.tenant_id == scope_tenant_id(),
-                _ADDONS.c.is_active.is_(True),
-            ),
-        )
+        ).outerjoin(_ADDONS, and_(ADDON_IS_OFFERED, _ADDONS.c.tenant_id == scope_tenant_id()))
     )
     .where(
         _PACKAGES.c.tenant_id == scope_tenant_id(),
         _PACKAGES.c.slug == bindparam("slug"),
-        _PACKAGES.c.is_active.is_(True),
+        PACKAGE_IS_OFFERED,
     )
+    .order_by(*ADDON_ORDER)
 )
 
 
@@ -122,19 +116,36 @@ def _first_on_date(table: Any, *where: Any, column: Any = None) -> Any:
     )
 
 
-_BOOKED_ON_DATE = _first_on_date(_BOOKINGS, _BOOKINGS.c.status == BookingStatus.CONFIRMED)
-_ACTIVE_HOLD_ON_DATE = _first_on_date(
-    _HOLDS, _HOLDS.c.status == HoldStatus.ACTIVE, _HOLDS.c.expires_at > bindparam("now")
-)
+# What closes a day besides a blackout, read alike for one day and for a range: a confirmed
+# booking, and a hold that is active and not yet expired at ``:now``.
+_IS_BOOKED = _BOOKINGS.c.status == BookingStatus.CONFIRMED
+_IS_HELD = and_(_HOLDS.c.status == HoldStatus.ACTIVE, _HOLDS.c.expires_at > bindparam("now"))
 
-# Every closure of one day, in one round trip (the range version runs one query per kind).
+_BOOKED_ON_DATE = _first_on_date(_BOOKINGS, _IS_BOOKED)
+
+# Every closure of one day, in one round trip: for the day alone, or with the selection under
+# the lock (the row ``_status_of_row`` reads).
 _CLOSURES = (
     _BOOKED_ON_DATE.label("booking_id"),
     _first_on_date(_BLACKOUTS, column=_BLACKOUTS.c.reason).label("blackout_reason"),
-    _ACTIVE_HOLD_ON_DATE.label("hold_id"),
+    _first_on_date(_HOLDS, _IS_HELD).label("hold_id"),
 )
 _DAY_CLOSURES = select(*_CLOSURES)
 _SELECTION_AND_DAY = _SELECTION.add_columns(*_CLOSURES)
+
+
+def _in_range(table: Any, *columns: Any, where: Any = None) -> Any:
+    """The tenant's rows from ``:start`` to ``:end``: one query per kind of closure."""
+    statement = select(*columns).where(
+        table.c.tenant_id == scope_tenant_id(),
+        table.c.on_date.between(bindparam("start"), bindparam("end")),
+    )
+    return statement if where is None else statement.where(where)
+
+
+_BLACKOUTS_IN_RANGE = _in_range(_BLACKOUTS, _BLACKOUTS.c.on_date, _BLACKOUTS.c.reason)
+_BOOKED_IN_RANGE = _in_range(_BOOKINGS, _BOOKINGS.c.on_date, where=_IS_BOOKED)
+_HELD_IN_RANGE = _in_range(_HOLDS, _HOLDS.c.on_date, where=_IS_HELD)
 
 _INSERT_HOLD = insert(_HOLDS).values(tenant_id=scope_tenant_id())
 
@@ -179,12 +190,7 @@ _HOLD_UNDER_LOCK = select(
     _HOLDS.c.checkout_session_id,
     _HOLDS.c.payment_intent_id,
     _BOOKED_ON_DATE.label("booked_by"),
-    _first_on_date(
-        _HOLDS,
-        _HOLDS.c.id != bindparam("hold_id"),
-        _HOLDS.c.status == HoldStatus.ACTIVE,
-        _HOLDS.c.expires_at > bindparam("now"),
-    ).label("held_by"),
+    _first_on_date(_HOLDS, _HOLDS.c.id != bindparam("hold_id"), _IS_HELD).label("held_by"),
 ).where(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.tenant_id == scope_tenant_id())
 
 
@@ -204,10 +210,9 @@ _KEPT_FROM_HOLD = (
 )
 
 # The partial unique index on confirmed bookings is the arbiter: a conflict means the date was
-# sold meanwhile (the lock should prevent it), and the insert returns no id. Its predicate is
-# written as the index's own, so that PostgreSQL can infer the index.
+# sold meanwhile (the lock should prevent it), and the insert returns no id.
 _INSERT_BOOKING = insert_or_skip(
-    _BOOKINGS, "(tenant_id, on_date) WHERE status = 'confirmed'", returning="id"
+    _BOOKINGS, f"(tenant_id, on_date) WHERE {CONFIRMED_PREDICATE}", returning="id"
 )
 _INSERT_BOOKING_ADDONS = insert(_BOOKING_ADDONS).values(tenant_id=scope_tenant_id()).inline()
 
@@ -253,54 +258,6 @@ def _expire_loaded(model: type, object_id: Any) -> None:
         db.session.expire(loaded)
 
 
-def _commit_keeping(*objects: Any) -> None:
-    """Commit, but keep ``objects`` loaded: this transaction has just read or written them,
-    and expiring them would cost a query each to read the same values back. Everything else
-    in the session expires as usual."""
-    session = db.session()
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire_on_commit
-    if expire_on_commit:
-        kept = {id(obj) for obj in objects}
-        for obj in list(session.identity_map.values()):
-            if id(obj) not in kept:
-                session.expire(obj)
-
-
-# --- Availability cache ------------------------------------------------------------------------
-# The cache's own listeners see ORM flushes only; holds and bookings written by Core statements
-# are noted here and the tenant's availability is invalidated once their transaction commits.
-
-_DATES_CHANGED = "mais.booking.dates_changed"
-
-
-def _dates_changed(tenant_id: int) -> None:
-    db.session.info.setdefault(_DATES_CHANGED, set()).add(tenant_id)
-
-
-@event.listens_for(Session, "after_commit")
-def _invalidate_availability_after_commit(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint released: nobody else sees the change until the real commit
-    changed = session.info.pop(_DATES_CHANGED, None)
-    if not changed or not has_app_context():
-        return
-    for tenant_id in changed:
-        try:
-            invalidate_availability(tenant_id)
-        except Exception:  # noqa: BLE001 - a cache outage must not undo the committed write
-            log.exception("availability cache invalidation failed for tenant %s", tenant_id)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_dates_changed(session: Session, previous_transaction: Any) -> None:
-    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
-        session.info.pop(_DATES_CHANGED, None)
-
-
 # --- Availability ---------------------------------------------------------------------------
 
 
@@ -313,6 +270,8 @@ class DayStatus:
     # None when open; else "past", "booked", "unavailable" or "beyond horizon".
     reason: str | None
     note: str | None = None
+    # What a couple who tries to take a closed day is told; None when open.
+    message: str | None = None
 
 
 def today(tenant: Tenant | None = None) -> date:
@@ -320,116 +279,99 @@ def today(tenant: Tenant | None = None) -> date:
     return utcnow().date() if tenant is None else local_today(tenant)
 
 
-@tenant_operation
-def day_statuses(tenant: Tenant, start: date, end: date) -> list[DayStatus]:
-    """The status of every day from ``start`` to ``end`` inclusive: one query per kind of
-    closure, whatever the length of the range; one query in all for a single day."""
-    busy = ical.busy_dates(tenant, start, end)
-    if start == end:
-        _autoflush()
-        first_day = today(tenant)
-        horizon = first_day + timedelta(days=tenant.booking_horizon_days)
-        return [_one_day_status(start, first_day, horizon, busy)]
-    return _statuses(tenant, start, end, busy)
-
-
-def _statuses(tenant: Tenant, start: date, end: date, busy: set[date]) -> list[DayStatus]:
-    if end < start:
-        return []
+def _bookable_window(tenant: Tenant) -> tuple[date, date]:
+    """The tenant's first and last bookable days (today, and today plus its horizon)."""
     first_day = today(tenant)
-    horizon = first_day + timedelta(days=tenant.booking_horizon_days)
-    blackouts = {
-        row.on_date: row.reason
-        for row in db.session.execute(
-            select(Blackout.on_date, Blackout.reason).where(Blackout.on_date.between(start, end))
-        )
-    }
-    booked = set(
-        db.session.scalars(
-            select(Booking.on_date).where(
-                Booking.on_date.between(start, end), Booking.status == BookingStatus.CONFIRMED
-            )
-        )
-    )
-    held = set(
-        db.session.scalars(
-            select(DateHold.on_date).where(
-                DateHold.on_date.between(start, end),
-                DateHold.status == HoldStatus.ACTIVE,
-                DateHold.expires_at > utcnow(),
-            )
-        )
-    )
-    statuses = []
-    day = start
-    while day <= end:
-        statuses.append(
-            _day_status(
-                day,
-                first_day,
-                horizon,
-                booked=day in booked,
-                blackout=blackouts.get(day),
-                held=day in held or day in busy,
-            )
-        )
-        day += timedelta(days=1)
-    return statuses
+    return first_day, first_day + timedelta(days=tenant.booking_horizon_days)
+
+
+_PAST_MESSAGE = "That date has passed; choose another."
+_BEYOND_HORIZON_MESSAGE = "That date is too far ahead to book yet; choose an earlier one."
 
 
 def _day_status(
-    day: date, first_day: date, horizon: date, *, booked: bool, blackout: str | None, held: bool
+    day: date,
+    window: tuple[date, date],
+    *,
+    booked: bool,
+    blackout: str | None,
+    held: bool,
+    busy: bool,
 ) -> DayStatus:
-    """``blackout`` is the blackout's reason ('' when it gave none), None when there is none."""
+    """Whether ``day`` can be booked, why not and what the couple is told: the one rule behind
+    the calendar, the API and the check under the date lock. ``blackout`` is the blackout's
+    reason ('' when it gave none), None when there is none; ``busy``: the external calendar
+    closes the day."""
+    first_day, horizon = window
     if day < first_day:
-        return DayStatus(day, False, REASON_PAST)
+        return DayStatus(day, False, REASON_PAST, message=_PAST_MESSAGE)
     if day > horizon:
-        return DayStatus(day, False, REASON_BEYOND_HORIZON)
+        return DayStatus(day, False, REASON_BEYOND_HORIZON, message=_BEYOND_HORIZON_MESSAGE)
     if booked:
-        return DayStatus(day, False, REASON_BOOKED)
+        return DayStatus(day, False, REASON_BOOKED, message=TAKEN_MESSAGE)
     if blackout is not None:
-        return DayStatus(day, False, REASON_UNAVAILABLE, blackout or None)
-    if held:
-        return DayStatus(day, False, REASON_UNAVAILABLE)
+        return DayStatus(day, False, REASON_UNAVAILABLE, blackout or None, TAKEN_MESSAGE)
+    if held or busy:
+        return DayStatus(day, False, REASON_UNAVAILABLE, message=TAKEN_MESSAGE)
     return DayStatus(day, True, None)
 
 
-def _one_day_status(day: date, first_day: date, horizon: date, busy: set[date]) -> DayStatus:
-    """``_statuses`` of a single day (the current scope's tenant) in one query, none when the
-    day is outside the bookable window anyway."""
-    if first_day <= day <= horizon:
-        row = execute_in_scope(db.session, _DAY_CLOSURES, {"on_date": day, "now": utcnow()}).one()
-        return _day_status(
+def _status_of_row(day: date, window: tuple[date, date], row: Any, busy: set[date]) -> DayStatus:
+    """``_day_status`` from a row of ``_CLOSURES``."""
+    return _day_status(
+        day,
+        window,
+        booked=row.booking_id is not None,
+        blackout=row.blackout_reason,
+        held=row.hold_id is not None,
+        busy=day in busy,
+    )
+
+
+@tenant_operation
+def day_statuses(tenant: Tenant, start: date, end: date) -> list[DayStatus]:
+    """The status of every day from ``start`` to ``end`` inclusive: one query per kind of
+    closure, whatever the length of the range; one query in all for a single day, none for a
+    day outside the bookable window."""
+    if end < start:
+        return []
+    busy = ical.busy_dates(tenant, start, end)
+    window = _bookable_window(tenant)
+    _autoflush()
+    if start == end:
+        if not window[0] <= start <= window[1]:
+            return [_day_status(start, window, booked=False, blackout=None, held=False, busy=False)]
+        row = execute_in_scope(db.session, _DAY_CLOSURES, {"on_date": start, "now": utcnow()})
+        return [_status_of_row(start, window, row.one(), busy)]
+    span = {"start": start, "end": end}
+    blackouts = dict(execute_in_scope(db.session, _BLACKOUTS_IN_RANGE, span).tuples().all())
+    booked = set(execute_in_scope(db.session, _BOOKED_IN_RANGE, span).scalars())
+    held = set(execute_in_scope(db.session, _HELD_IN_RANGE, {**span, "now": utcnow()}).scalars())
+    days = (start + timedelta(days=offset) for offset in range((end - start).days + 1))
+    return [
+        _day_status(
             day,
-            first_day,
-            horizon,
-            booked=row.booking_id is not None,
-            blackout=row.blackout_reason,
-            held=row.hold_id is not None or day in busy,
+            window,
+            booked=day in booked,
+            blackout=blackouts.get(day),
+            held=day in held,
+            busy=day in busy,
         )
-    return _day_status(day, first_day, horizon, booked=False, blackout=None, held=False)
+        for day in days
+    ]
 
 
 @tenant_operation
 def next_open_dates(tenant: Tenant, after: date, count: int = 3) -> list[date]:
     """The first ``count`` open dates strictly after ``after`` (fewer near the horizon)."""
     found: list[date] = []
-    first_day = today(tenant)
+    first_day, horizon = _bookable_window(tenant)
     start = max(after + timedelta(days=1), first_day)
-    horizon = first_day + timedelta(days=tenant.booking_horizon_days)
     while len(found) < count and start <= horizon:
         end = min(start + timedelta(days=62), horizon)
         found += [s.on_date for s in day_statuses(tenant, start, end) if s.is_open]
         start = end + timedelta(days=1)
     return found[:count]
-
-
-def _closed_message(status: DayStatus) -> str:
-    if status.reason == REASON_PAST:
-        return "That date has passed; choose another."
-    if status.reason == REASON_BEYOND_HORIZON:
-        return "That date is too far ahead to book yet; choose an earlier one."
-    return TAKEN_MESSAGE
 
 
 # --- The couple and the price ---------------------------------------------------------------
@@ -456,9 +398,9 @@ def validate_couple(couple_name: str, partner_name: str, email: str, phone: str)
     if len(partner_name) > 200:
         errors["partner_name"] = "Keep your partner's name under 200 characters."
     try:
-        email = validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        errors["email"] = "Enter an email address such as name@example.com."
+        email = validate_email_address(email)
+    except DomainError as error:
+        errors["email"] = error.message
     digits = sum(ch.isdigit() for ch in phone)
     if phone and (
         digits < 7 or len(phone) > 40 or any(ch not in "0123456789+-() ." for ch in phone)
@@ -490,12 +432,13 @@ def _priced_selection(tenant: Tenant, package_slug: str, addon_ids: Iterable[int
 
 
 def _price(rows: Sequence[Any], addon_ids: Iterable[int], currency: str) -> _Priced:
-    """The selection priced from ``_SELECTION``'s rows (the package once per active add-on)."""
+    """The selection priced from ``_SELECTION``'s rows (the package once per offered add-on,
+    in the catalog's order)."""
     if not rows:
         raise NotFound("That package is not offered.", field="package")
     package = rows[0]
     offered = {row.addon_id: row for row in rows if row.addon_id is not None}
-    wanted: list[int] = []
+    wanted: set[int] = set()
     for raw in addon_ids:
         try:
             addon_id = int(raw)
@@ -503,11 +446,11 @@ def _price(rows: Sequence[Any], addon_ids: Iterable[int], currency: str) -> _Pri
             raise DomainError("That extra is not available.", field="addons") from None
         if addon_id not in offered:
             raise DomainError("That extra is not available.", field="addons")
-        if addon_id not in wanted:
-            wanted.append(addon_id)
+        wanted.add(addon_id)
     lines = tuple(
-        AddOnView(i, offered[i].addon_title, offered[i].addon_price_cents)
-        for i in sorted(wanted, key=lambda i: (offered[i].addon_sort_order, i))
+        AddOnView(i, row.addon_title, row.addon_price_cents)
+        for i, row in offered.items()
+        if i in wanted
     )
     total = package.price_cents + sum(line.price_cents for line in lines)
     return _Priced(package.id, Quote(package.price_cents, lines, total, currency))
@@ -541,7 +484,8 @@ def hold_date(
     couple: CoupleDetails,
     return_url: str | None = None,
 ) -> DateHold:
-    """Reserve ``on_date`` for this couple while they pay. Commits.
+    """Reserve ``on_date`` for this couple while they pay. The caller commits (Pay: at once,
+    before the checkout, with ``unit_of_work.commit_before_network_call``).
 
     Raises ``DateUnavailable`` (with ``.alternatives``) when the date is closed or was just taken.
     """
@@ -553,8 +497,7 @@ def hold_date(
         tenant.currency,
         current_app.config["MAIS_HOLD_MINUTES"],
     )
-    first_day = today(tenant)
-    horizon = first_day + timedelta(days=tenant.booking_horizon_days)
+    window = _bookable_window(tenant)
     # The external calendar as last synced (never fetched here): read before the lock, which
     # guards only what MAIS itself writes.
     busy = ical.busy_dates(tenant, on_date, on_date)
@@ -574,20 +517,12 @@ def hold_date(
         raise
     quote = priced.quote
     fee = checked_fee(quote.total_cents, percent)
-    day = rows[0]
-    status = _day_status(
-        on_date,
-        first_day,
-        horizon,
-        booked=day.booking_id is not None,
-        blackout=day.blackout_reason,
-        held=day.hold_id is not None or on_date in busy,
-    )
+    status = _status_of_row(on_date, window, rows[0], busy)
     if not status.is_open:
         db.session.rollback()
         # The picker offers open dates only: a refusal under the lock is a race lost.
         record_hold_lost_to_race()
-        raise _unavailable(tenant, on_date, _closed_message(status))
+        raise _unavailable(tenant, on_date, status.message or TAKEN_MESSAGE)
     now = utcnow()
     values: dict[str, Any] = {
         "id": uuid.uuid4().hex,
@@ -617,8 +552,7 @@ def hold_date(
         "updated_at": now,
     }
     execute_in_scope(db.session, _INSERT_HOLD, values)
-    _dates_changed(tenant_id)
-    _commit_keeping(tenant)
+    invalidate_on_commit(db.session, tenant_id, AVAILABILITY)
     # The row as written, handed back as a loaded object of the session (no read back).
     hold = DateHold(tenant_id=tenant_id, **values)
     make_transient_to_detached(hold)
@@ -645,7 +579,7 @@ def get_hold(tenant: Tenant, hold_id: str) -> DateHold:
 def start_checkout(tenant: Tenant, hold: DateHold, *, success_url: str, cancel_url: str) -> str:
     """Open the provider's payment page for an active hold; returns where to send the top
     window. Calling it again for the same hold reuses the same session (idempotency key).
-    Commits."""
+    The caller commits."""
     if hold.tenant_id != tenant.id:
         raise NotFound("That reservation was not found.")
     if hold.status != HoldStatus.ACTIVE or hold.expires_at <= utcnow():
@@ -665,7 +599,6 @@ def start_checkout(tenant: Tenant, hold: DateHold, *, success_url: str, cancel_u
     )
     set_committed_value(hold, "checkout_session_id", session.id)
     set_committed_value(hold, "updated_at", now)
-    _commit_keeping(tenant, hold)
     return session.url
 
 
@@ -773,7 +706,7 @@ def confirm_paid_hold(
         )
     execute_in_scope(session, _CONVERT_HOLD, payment)
     _expire_loaded(DateHold, hold_id)
-    _dates_changed(tenant_id)
+    invalidate_on_commit(db.session, tenant_id, AVAILABILITY)
     context = _mail_context(
         before.name,
         hold,
@@ -816,7 +749,7 @@ def _refund_lost_hold(tenant_id: int, tenant_name: str, hold: Any, payment: dict
     if intent_id:
         refunds.owe_refund(refunds.OwedRefund(DateHold, tenant_id, hold_id, intent_id))
     _expire_loaded(DateHold, hold_id)
-    _dates_changed(tenant_id)
+    invalidate_on_commit(db.session, tenant_id, AVAILABILITY)
     mail.enqueue_mails(
         [
             mail.Mail(
@@ -842,23 +775,27 @@ def release_hold(tenant: Tenant, hold_id: str) -> bool:
     if not released.rowcount:
         return False
     _expire_loaded(DateHold, hold_id)
-    _dates_changed(tenant.id)
+    invalidate_on_commit(db.session, tenant.id, AVAILABILITY)
     return True
 
 
 @tenant_operation
-def abandon_checkout(tenant: Tenant, hold_id: str) -> None:
-    """The couple came back from the checkout without paying: close the checkout at the
-    provider and free the date at once, instead of blocking it until the hold expires. When the
-    provider cannot close it (it was paid meanwhile), its own event decides. Commits."""
+def open_checkout_of(tenant: Tenant, hold_id: str) -> str | None:
+    """The provider's checkout session of a hold still waiting for its payment, if any."""
     hold = db.session.scalar(select(DateHold).where(DateHold.id == hold_id))
     if hold is None or hold.status != HoldStatus.ACTIVE or not hold.checkout_session_id:
-        return
-    session_id = hold.checkout_session_id
-    db.session.commit()  # no transaction held open across the provider's answer
+        return None
+    return hold.checkout_session_id
+
+
+@tenant_operation
+def abandon_checkout(tenant: Tenant, hold_id: str, session_id: str) -> None:
+    """The couple came back from the checkout without paying: close the checkout at the
+    provider and free the date at once, instead of blocking it until the hold expires. When the
+    provider cannot close it (it was paid meanwhile), its own event decides. Call it with no
+    transaction open (``unit_of_work.commit_before_network_call``); the caller commits."""
     if get_provider().expire_checkout_session(session_id=session_id):
         release_hold(tenant, hold_id)
-        db.session.commit()
 
 
 RELEASE_BATCH = 2000
@@ -894,8 +831,9 @@ def release_expired_holds(now: datetime | None = None, *, batch_size: int = RELE
                 .execution_options(synchronize_session=False)
             ).all()
             for tenant_id in set(tenant_ids):
-                _dates_changed(tenant_id)
-            db.session.commit()
+                invalidate_on_commit(db.session, tenant_id, AVAILABILITY)
+            # A job of its own: one batch per transaction, so a run cut short keeps what it did.
+            unit_of_work.commit()
             released += len(tenant_ids)
             if len(due) < batch_size:
                 return released
@@ -910,7 +848,7 @@ def cancel_booking(
 ) -> Booking:
     """Cancel a confirmed booking, freeing its date, refunding through the provider if asked
     (after the commit: ``mais.refunds``). Calling it again (even concurrently) changes nothing and
-    refunds nothing. Commits."""
+    refunds nothing. The caller commits (which issues the refund)."""
     booking = db.session.scalar(select(Booking).where(Booking.id == booking_id))
     if booking is None:
         raise NotFound("That booking was not found.")
@@ -924,7 +862,6 @@ def cancel_booking(
     if booking is None:
         raise NotFound("That booking was not found.")
     if booking.status != BookingStatus.CONFIRMED:
-        db.session.commit()
         return booking
     if refund and booking.payment_intent_id:
         booking.status = BookingStatus.REFUNDED
@@ -935,17 +872,21 @@ def cancel_booking(
     else:
         booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = utcnow()
-    mail.enqueue_mail(
-        template="booking_cancelled",
-        to=booking.email,
-        dedup_key=f"booking-cancelled:{booking.id}",
-        context=_mail_context(
-            tenant.name,
-            booking,
-            reference=booking.reference,
-            refunded=booking.is_refund_owed,
-        ),
-        tenant_id=tenant.id,
+    mail.enqueue_mails(
+        [
+            mail.Mail(
+                "booking_cancelled",
+                booking.email,
+                f"booking-cancelled:{booking.id}",
+                _mail_context(
+                    tenant.name,
+                    booking,
+                    reference=booking.reference,
+                    refunded=booking.is_refund_owed,
+                ),
+                tenant.id,
+            )
+        ]
     )
     record_audit(
         tenant,
@@ -955,9 +896,7 @@ def cancel_booking(
         user=user,
         details={"refund": bool(refund), "on_date": booking.on_date.isoformat()},
     )
-    booking_id = booking.id
-    unit_of_work.commit()
-    return db.session.get(Booking, booking_id)
+    return booking
 
 
 @tenant_operation

@@ -234,7 +234,9 @@ def stats() -> dict[str, Any]:
 # Domain functions call invalidate_* themselves; these listeners back them up centrally, so a
 # write that forgets (or a direct ORM change in a job) still drops the entries it affects. Each
 # tenant is invalidated at flush and again after commit: between the two, another request may have
-# cached the state that the commit just replaced.
+# cached the state that the commit just replaced. Core statements (the hot paths' holds and
+# bookings) are invisible to the flush listener: they say what they changed with
+# ``invalidate_on_commit``, and the same commit listener invalidates it.
 
 _AVAILABILITY_MODELS = frozenset({"DateHold", "Booking", "Blackout"})
 _CATALOG_MODELS = frozenset({"Package", "AddOn", "Segment", "PackagePhoto"})
@@ -273,6 +275,14 @@ def _invalidate_all(touched: set[tuple[str, int]]) -> None:
             )
 
 
+def invalidate_on_commit(session: Session, tenant: Tenant | int, namespace: str) -> None:
+    """A write the flush listener cannot see (a Core statement) changed ``namespace`` of this
+    tenant: invalidate it once ``session``'s transaction commits (not at all if it rolls back)."""
+    if namespace not in NAMESPACES:
+        raise CacheKeyError(f"Unknown cache namespace {namespace!r}")
+    session.info.setdefault(_TOUCHED, set()).add((namespace, _tenant_id(tenant)))
+
+
 @event.listens_for(Session, "after_flush")
 def _invalidate_after_flush(session: Session, flush_context: Any) -> None:
     touched = _touched_by([*session.new, *session.dirty, *session.deleted])
@@ -283,9 +293,13 @@ def _invalidate_after_flush(session: Session, flush_context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _invalidate_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: nobody else sees the change until the real commit
     _invalidate_all(session.info.pop(_TOUCHED, set()))
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_TOUCHED, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolled back leaves the outer transaction's writes to be invalidated.
+    if previous_transaction.parent is None:
+        session.info.pop(_TOUCHED, None)

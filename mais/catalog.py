@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import selectinload
 
 from . import media
@@ -26,6 +26,7 @@ from .models import (
     Segment,
     Tenant,
     User,
+    package_addons,
 )
 from .sanitize import sanitize_html
 from .tenancy import get_owned_or_404, tenant_operation
@@ -195,7 +196,37 @@ class SectionView:
     packages: tuple[PackageView, ...]
 
 
-def _package_view(tenant: Tenant, package: Package) -> PackageView:
+# What couples are offered, for the catalog's reads here and the booking path's prebuilt
+# statement (``mais.booking._SELECTION``) alike: an active package, with the add-ons linked to
+# it (``package_addons``) that are active themselves.
+PACKAGE_IS_OFFERED = Package.is_active.is_(True)
+ADDON_IS_OFFERED = and_(AddOn.id == package_addons.c.addon_id, AddOn.is_active.is_(True))
+# Add-ons are listed and priced in this order.
+ADDON_ORDER = (AddOn.sort_order, AddOn.id)
+
+
+def _offered_addons(package_ids: list[int]) -> dict[int, tuple[AddOnView, ...]]:
+    """The offered add-ons of each package, in one query."""
+    if not package_ids:
+        return {}
+    rows = db.session.execute(
+        select(package_addons.c.package_id, AddOn.id, AddOn.title, AddOn.price_cents)
+        .join_from(package_addons, AddOn, ADDON_IS_OFFERED)
+        .where(package_addons.c.package_id.in_(package_ids))
+        .order_by(*ADDON_ORDER)
+    )
+    offered: dict[int, list[AddOnView]] = {}
+    for package_id, addon_id, title, price_cents in rows:
+        offered.setdefault(package_id, []).append(AddOnView(addon_id, title, price_cents))
+    return {package_id: tuple(addons) for package_id, addons in offered.items()}
+
+
+def _package_views(tenant: Tenant, packages: list[Package]) -> list[PackageView]:
+    addons = _offered_addons([package.id for package in packages])
+    return [_package_view(tenant, package, addons.get(package.id, ())) for package in packages]
+
+
+def _package_view(tenant: Tenant, package: Package, addons: tuple[AddOnView, ...]) -> PackageView:
     return PackageView(
         id=package.id,
         slug=package.slug,
@@ -208,21 +239,15 @@ def _package_view(tenant: Tenant, package: Package) -> PackageView:
         photos=tuple(
             PhotoView(p.id, p.storage_key, p.thumbnail_key, p.alt_text) for p in package.photos
         ),
-        addons=tuple(
-            AddOnView(a.id, a.title, a.price_cents) for a in package.addons if a.is_active
-        ),
+        addons=addons,
     )
 
 
 def _active_packages_query():  # noqa: ANN202 - a Select of Package
     return (
         select(Package)
-        .where(Package.is_active.is_(True))
-        .options(
-            selectinload(Package.segment),
-            selectinload(Package.photos),
-            selectinload(Package.addons),
-        )
+        .where(PACKAGE_IS_OFFERED)
+        .options(selectinload(Package.segment), selectinload(Package.photos))
         .order_by(Package.sort_order, Package.id)
     )
 
@@ -235,7 +260,7 @@ def list_active_packages(tenant: Tenant) -> list[PackageView]:
         tenant,
         CATALOG,
         ("packages",),
-        lambda: [_package_view(tenant, p) for p in db.session.scalars(_active_packages_query())],
+        lambda: _package_views(tenant, list(db.session.scalars(_active_packages_query()))),
     )
 
 
@@ -264,7 +289,7 @@ def get_active_package(tenant: Tenant, slug: str) -> PackageView:
         package = db.session.scalar(_active_packages_query().where(Package.slug == slug))
         if package is None:
             raise NotFound("That package is not offered.")
-        return _package_view(tenant, package)
+        return _package_views(tenant, [package])[0]
 
     return get_or_set(tenant, CATALOG, ("package", slug), load)
 

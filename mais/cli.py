@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import ical
+from . import ical, unit_of_work
 from .booking import release_expired_holds
 from .catalog import add_blackout, create_addon, create_package, create_segment
 from .doctor import run_checks
@@ -137,7 +137,7 @@ def seed_demo() -> None:
     lines = []
     for spec in DEMO_TENANTS:
         tenant, secret_key = _seed_tenant(spec)
-        db.session.commit()
+        unit_of_work.commit()  # one tenant per transaction: a seed cut short keeps the others
         lines += [
             f"{tenant.name}",
             f"  portal login:   {spec['owner_email']} / {spec['owner_password']}  ({base}/portal/login)",
@@ -174,7 +174,7 @@ def create_tenant_command(
         )
     except DomainError as error:
         raise click.ClickException(error.message) from None
-    db.session.commit()
+    unit_of_work.commit()  # the command is the unit of work: once, before the keys are shown
     click.echo(f"Created tenant {tenant.slug} (id {tenant.id}).")
     click.echo(f"Public key: {keys.public_key}")
     click.echo(f"Secret key: {keys.secret_key}   (shown once: store it now)")
@@ -190,7 +190,7 @@ def create_admin_command(email: str, password: str) -> None:
         admin = create_platform_admin(email, password)
     except DomainError as error:
         raise click.ClickException(error.message) from None
-    db.session.commit()
+    unit_of_work.commit()  # the command is the unit of work: once, at its end
     click.echo(f"Created platform admin {admin.email}.")
 
 
@@ -241,19 +241,19 @@ def sync_all_calendars() -> tuple[int, int]:
                 select(Tenant.id).where(Tenant.ical_import_url.is_not(None)).order_by(Tenant.id)
             )
         )
-    db.session.commit()  # ends the read: nothing is held while feeds are fetched
+    unit_of_work.commit()  # ends the read: nothing is held while feeds are fetched
     synced = failed = 0
     for tenant_id in tenant_ids:
         try:
             tenant = db.session.get(Tenant, tenant_id)
             plan = ical.plan_sync(tenant) if tenant is not None else None
-            db.session.commit()
+            unit_of_work.commit()  # ends the read before the feed is fetched
             if plan is None:
                 continue
             result = ical.fetch_feed(plan)
             tenant = db.session.get(Tenant, tenant_id)
             ok = tenant is not None and ical.store_sync(tenant, plan, result)
-            db.session.commit()
+            unit_of_work.commit()  # one tenant per transaction: a bad feed never blocks the rest
         except Exception:
             # A fault of ours on one tenant (its row, the database) is logged and the others
             # still get their sync; the feed's own problems never get here (they are stored).

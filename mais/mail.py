@@ -1,6 +1,6 @@
 """Outgoing mail through a transactional outbox.
 
-``enqueue_mail`` adds a rendered message to the caller's transaction, so an email exists exactly
+``enqueue_mails`` adds rendered messages to the caller's transaction, so an email exists exactly
 when the change that caused it was committed. ``send_pending`` (the relay: ``flask mais
 send-mail``, or inline after a request in development) delivers committed messages through SMTP,
 or as ``.eml`` files when no SMTP server is configured. Several relays may run at once: each
@@ -30,8 +30,8 @@ from urllib.parse import unquote, urlsplit
 from flask import current_app, g, has_request_context
 from jinja2 import TemplateNotFound
 from sqlalchemy import literal, select
-from sqlalchemy.exc import IntegrityError
 
+from . import unit_of_work
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus
 from .models.base import utcnow
@@ -59,42 +59,9 @@ def _render(template: str, context: dict[str, Any]) -> tuple[str, str, str | Non
     return subject, body.strip("\n") + "\n", html
 
 
-def enqueue_mail(
-    *, template: str, to: str, dedup_key: str, context: dict, tenant_id: int | None
-) -> OutboxMessage:
-    """Add an email to the current transaction; a second message with the same ``dedup_key``
-    is a no-op that returns the first."""
-    existing = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key))
-    if existing is not None:
-        return existing
-    subject, body_text, body_html = _render(template, context)
-    message = OutboxMessage(
-        dedup_key=dedup_key,
-        tenant_id=tenant_id,
-        template=template,
-        to_email=to,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(message)
-    except IntegrityError:
-        # Another transaction enqueued the same key between our check and our insert.
-        return db.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key)
-        ).one()
-    if has_request_context():
-        g.mais_mail_enqueued = True
-    return message
-
-
 @dataclass(frozen=True)
 class Mail:
-    """One email for ``enqueue_mails``."""
+    """One email for ``enqueue_mails``; ``dedup_key`` names it once and for all."""
 
     template: str
     to: str
@@ -108,9 +75,9 @@ _INSERT_NEW_MESSAGE = insert_or_skip(OutboxMessage.__table__, "(dedup_key)")
 
 
 def enqueue_mails(mails: Sequence[Mail]) -> None:
-    """Add emails to the current transaction in one round trip. A message whose ``dedup_key``
-    is already in the outbox (or being added by a concurrent transaction) is skipped, as
-    ``enqueue_mail`` skips it, but without a query and a savepoint per message."""
+    """Add emails to the current transaction in one round trip, one mail or many alike. A
+    message whose ``dedup_key`` is already in the outbox (or being added by a concurrent
+    transaction) is skipped: a retried operation never mails twice."""
     if not mails:
         return
     now = utcnow()
@@ -299,7 +266,7 @@ def send_pending(limit: int = 100) -> int:
         for _ in range(limit):
             message = _claim_next(tried)
             if message is None:
-                db.session.commit()
+                unit_of_work.commit()  # ends the claiming read
                 break
             tried.append(message.id)
             message.attempts += 1
@@ -311,14 +278,16 @@ def send_pending(limit: int = 100) -> int:
                     _deliver_file(mail_dir, message, email)
             except OSError as error:  # smtplib.SMTPException included
                 _record_failure(message, error)
-                db.session.commit()
+                unit_of_work.commit()
                 if _server_unavailable(error):
                     break
                 continue
             message.status = OutboxStatus.SENT
             message.sent_at = utcnow()
             message.last_error = None
-            db.session.commit()
+            # A job of its own, one message per transaction: a relay killed mid-batch keeps
+            # every delivery it made.
+            unit_of_work.commit()
             sent += 1
     if sent:
         log.info("outbox relay sent %s message(s)", sent)

@@ -21,7 +21,7 @@ from .extensions import db
 from .models import Booking, DateHold, Tenant
 from .payments import get_provider
 from .tenancy import platform_scope, tenant_operation
-from .unit_of_work import call_after_commit
+from .unit_of_work import call_after_commit, commit
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,12 @@ def issue_owed_refunds() -> int:
     """The sweep: issue every refund still owed, each in its own transaction, none while a
     transaction is open. Returns how many were issued."""
     refunds = owed_refunds()
-    db.session.commit()  # the read ends here: nothing stays open across the provider's answers
+    commit()  # the read ends here: nothing stays open across the provider's answers
     issued = 0
     for refund in refunds:
         try:
             issue_refund(refund.tenant_id, refund)
-            db.session.commit()
+            commit()  # a job of its own, one refund per transaction: each is kept as it is issued
             issued += 1
         except Exception:  # noqa: BLE001 - one provider failure must not stop the others
             db.session.rollback()

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
@@ -33,8 +34,28 @@ class IssuedKeys:
     secret_key: str
 
 
+EMAIL_MESSAGE = "Enter an email address such as name@example.com."
+
+
+def validate_email_address(email: str | None, *, field: str = "email") -> str:
+    """The address as MAIS stores and compares it (trimmed, normalized, lower case), or a
+    ``DomainError`` on ``field`` that says what to enter. Every address anyone types (couples,
+    owners, admins, password resets) goes through here. Deliverability is not checked: that
+    would need DNS, and the outbox reports mail that cannot be delivered."""
+    try:
+        checked = validate_email((email or "").strip(), check_deliverability=False)
+    except EmailNotValidError:
+        raise DomainError(EMAIL_MESSAGE, field=field) from None
+    return checked.normalized.lower()
+
+
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The lookup key of an address someone logs in with: as ``validate_email_address`` stores
+    it, or trimmed and lower-cased when it is not valid (and so matches no account)."""
+    try:
+        return validate_email_address(email)
+    except DomainError:
+        return (email or "").strip().lower()
 
 
 def validate_slug(slug: str) -> str:
@@ -152,9 +173,7 @@ def create_tenant(
     name = name.strip()
     if not name:
         raise DomainError("Enter the business name.", field="name")
-    email = normalize_email(owner_email)
-    if "@" not in email:
-        raise DomainError("Enter an email address such as you@example.com.", field="email")
+    email = validate_email_address(owner_email)
     validate_password(owner_password)
     time_zone = validate_time_zone(time_zone)
     if db.session.scalar(select(func.count()).where(Tenant.slug == slug)):
@@ -187,7 +206,7 @@ def create_tenant(
 
 
 def create_platform_admin(email: str, password: str) -> User:
-    email = normalize_email(email)
+    email = validate_email_address(email)
     validate_password(password)
     if email_in_use(email):
         raise Conflict("An account with that email exists.", field="email")

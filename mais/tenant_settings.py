@@ -159,10 +159,23 @@ def rotate_secret(tenant: Tenant, *, user: User | None = None) -> str:
 
 
 @tenant_operation
+def open_payouts_account(tenant: Tenant) -> bool:
+    """Create the tenant's payouts account at the payment provider unless it has one; returns
+    whether it did (the caller then commits at once: the account exists at the provider)."""
+    from . import payments  # the booking engine's provider registry
+
+    if tenant.stripe_account_id:
+        return False
+    payments.get_provider().create_connected_account(tenant=tenant)
+    return True
+
+
+@tenant_operation
 def start_onboarding(
     tenant: Tenant, *, refresh_url: str, return_url: str, user: User | None = None
 ) -> str:
-    """The payment provider's onboarding page for this tenant's payouts account."""
+    """The payment provider's onboarding page for this tenant's payouts account (which
+    ``open_payouts_account`` made)."""
     from . import payments  # the booking engine's provider registry
 
     link = payments.get_provider().create_onboarding_link(

@@ -59,7 +59,12 @@ class WebhookResult:
 
 
 def receive_webhook(payload: bytes, signature_header: str | None) -> WebhookResult:
-    """The whole of ``POST /webhooks/stripe`` (and of the mock provider's Pay button)."""
+    """The whole of ``POST /webhooks/stripe`` (and of the mock provider's Pay button).
+
+    A unit of work of its own, unlike other requests' domain calls: it commits the processed
+    event itself, and after a handler error rolls that attempt back and records the failure in a
+    second transaction, which one commit at the end of the request could not do. The webhook view
+    is therefore marked ``unit_of_work.owns_its_transactions``."""
     try:
         event = get_provider().construct_event(payload, signature_header or "")
     except InvalidSignature:
@@ -175,7 +180,7 @@ def _record_and_process(event_id: str, event_type: str, payload: dict[str, Any])
             # Known already: wait for any delivery processing it, then look at its outcome.
             record = _locked_event(event_id)
             if record.status == WebhookStatus.PROCESSED:
-                session.commit()
+                unit_of_work.commit()
                 record_webhook_outcome("duplicate")
                 return WebhookResult(200, "duplicate")
         try:
@@ -205,7 +210,6 @@ def _record_failure(
     event_id: str, event_type: str, payload: dict[str, Any], error: Exception
 ) -> WebhookResult:
     """Keep the event as failed, with a sanitized error, in a transaction of its own."""
-    session = db.session
     last_error = sanitize_error(error, payload)
     malformed = isinstance(error, MalformedEvent)
     _begin()
@@ -228,7 +232,7 @@ def _record_failure(
                 record.last_error = last_error
                 record.tenant_id = record.tenant_id or tenant_hint
             new_id = record.id
-        session.commit()
+        unit_of_work.commit()
     if malformed:
         log.warning("webhook event %s (%s) rejected: %s", new_id, event_type, last_error)
         record_webhook_outcome("rejected")
@@ -286,7 +290,8 @@ def archive_webhook_events(
                 .where(WebhookEvent.id.in_(ids))
                 .execution_options(synchronize_session=False)
             )
-            db.session.commit()
+            # A job of its own: one batch per transaction, so a run cut short keeps what it moved.
+            unit_of_work.commit()
             moved += len(ids)
             if len(ids) < batch_size:
                 return moved

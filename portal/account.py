@@ -64,7 +64,6 @@ def signup() -> Response | str:
             owner_password=request.form.get("password") or "",
             time_zone=time_zone_or_default(text("time_zone")),
         )
-        db.session.commit()
     except DomainError as error:
         db.session.rollback()
         return _no_store(
@@ -99,7 +98,6 @@ def login() -> Response | str:
             ),
             400,
         )
-    db.session.commit()
     start_session(user)
     return redirect_to(_safe_next(next_url))
 
@@ -108,7 +106,6 @@ def login() -> Response | str:
 def logout() -> Response:
     if g.user is not None:
         accounts.end_sessions(g.user)
-        db.session.commit()
     session.clear()
     flash("You are logged out.")
     return redirect_to(url_for("portal.login"))
@@ -119,18 +116,14 @@ def logout() -> Response:
 def forgot_password() -> str:
     if request.method == "GET":
         return render_template("portal/forgot.html", sent=False, errors={})
-    email = text("email")
-    if "@" not in email:
-        return render_template(
-            "portal/forgot.html",
-            sent=False,
-            errors={"email": "Enter the email address of your account."},
-        )
     base = current_app.config["MAIS_BASE_URL"]
-    accounts.request_password_reset(
-        email, reset_url_for=lambda token: f"{base}{url_for('portal.reset_password')}?token={token}"
-    )
-    db.session.commit()
+    try:
+        accounts.request_password_reset(
+            text("email"),
+            reset_url_for=lambda token: f"{base}{url_for('portal.reset_password')}?token={token}",
+        )
+    except DomainError as error:
+        return render_template("portal/forgot.html", sent=False, errors=errors_of(error))
     # The same answer whether or not the account exists.
     return render_template("portal/forgot.html", sent=True, errors={})
 
@@ -147,7 +140,6 @@ def reset_password() -> Response | str:
         return _no_store(
             render_template("portal/reset.html", token=token, errors=errors_of(error)), 400
         )
-    db.session.commit()
     if user.tenant_id is None:
         flash("Your password is changed. Sign in to the admin area.")
         return redirect_to(url_for("portal.login"))

@@ -48,7 +48,6 @@ def add_blackouts() -> Response | tuple[str, int]:
     except DomainError as error:
         db.session.rollback()
         return _calendar_page(errors_of(error), 400)
-    db.session.commit()
     flash(f"{len(added)} date{'s' if len(added) != 1 else ''} blocked.")
     return redirect_to(url_for("portal.calendar"))
 
@@ -57,7 +56,6 @@ def add_blackouts() -> Response | tuple[str, int]:
 @login_required
 def remove_blackout(blackout_id: int) -> Response:
     catalog.remove_blackout(g.tenant, blackout_id, user=g.user)
-    db.session.commit()
     flash("The date is open again.")
     return redirect_to(url_for("portal.calendar"))
 
@@ -101,7 +99,6 @@ def cancel_booking(booking_id: int) -> Response | tuple[str, int]:
             booking=figures.get_booking(g.tenant, booking_id),
             errors=errors_of(error),
         ), 409
-    db.session.commit()
     flash(
         f"Booking {cancelled.reference} is cancelled"
         + (" and refunded." if refund else "; no refund was made.")

@@ -45,7 +45,6 @@ def _package_page(
 
 
 def _done(message: str, target: str) -> Response:
-    db.session.commit()
     flash(message)
     return redirect_to(target)
 
@@ -139,7 +138,6 @@ def update_package(package_id: int) -> Response | tuple[str, int]:
             )
             return vary_on_htmx(Response(body))
         return _package_page(package_id, errors_of(error), 400)
-    db.session.commit()
     if is_htmx():
         return vary_on_htmx(Response(render_block(PACKAGES, "package_row", package=package)))
     flash(f"“{package.title}” is saved.")
@@ -150,7 +148,6 @@ def update_package(package_id: int) -> Response | tuple[str, int]:
 @login_required
 def move_package(package_id: int) -> Response:
     catalog.move_package(g.tenant, package_id, _direction(), user=g.user)
-    db.session.commit()
     return redirect_to(url_for("portal.packages") + f"#package-{package_id}")
 
 
@@ -314,7 +311,6 @@ def update_segment(segment_id: int) -> Response | tuple[str, int]:
 @login_required
 def move_segment(segment_id: int) -> Response:
     catalog.move_segment(g.tenant, segment_id, _direction(), user=g.user)
-    db.session.commit()
     return redirect_to(url_for("portal.segments"))
 
 

@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from mais import ical, tenant_settings
+from mais import ical, tenant_settings, unit_of_work
 from mais.errors import DomainError
 from mais.extensions import db
 from mais.htmx import redirect_to
@@ -58,7 +58,6 @@ def settings() -> tuple[str, int]:
 
 
 def _saved(message: str, anchor: str) -> Response:
-    db.session.commit()
     flash(message)
     return redirect_to(url_for("portal.settings") + anchor)
 
@@ -102,7 +101,6 @@ def update_embedding() -> Response | tuple[str, int]:
 @login_required
 def rotate_secret_key() -> Response:
     key = tenant_settings.rotate_secret(g.tenant, user=g.user)
-    db.session.commit()
     response = make_response(
         render_template(
             "portal/keys.html", tenant=g.tenant, keys=None, secret_key=key, created=False
@@ -116,13 +114,14 @@ def rotate_secret_key() -> Response:
 @login_required
 def start_onboarding() -> Response:
     base = _base_url()
+    if tenant_settings.open_payouts_account(g.tenant):
+        unit_of_work.commit_before_network_call()
     link = tenant_settings.start_onboarding(
         g.tenant,
         refresh_url=f"{base}{url_for('portal.settings')}#payouts",
         return_url=f"{base}{url_for('portal.onboarding_return')}",
         user=g.user,
     )
-    db.session.commit()
     return redirect(link)  # type: ignore[return-value]
 
 

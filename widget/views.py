@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
-from mais import booking, cache, tenancy
+from mais import booking, cache, tenancy, unit_of_work
 from mais.catalog import catalog_sections, get_active_package
 from mais.errors import DateUnavailable, DomainError
 from mais.extensions import limiter
@@ -523,6 +523,7 @@ def pay() -> Any:
             busy=isinstance(taken, DateBusy),
             alternatives=getattr(taken, "alternatives", []),
         )
+    unit_of_work.commit_before_network_call(tenant, hold)
     checkout_url = booking.start_checkout(
         tenant,
         hold,
@@ -565,7 +566,10 @@ def abandon() -> Any:
     reference = load_reference(tenant.id, token)
     if not reference.left_checkout:
         raise TamperedState()
-    booking.abandon_checkout(tenant, reference.hold_id)
+    session_id = booking.open_checkout_of(tenant, reference.hold_id)
+    if session_id is not None:
+        unit_of_work.commit_before_network_call()
+        booking.abandon_checkout(tenant, reference.hold_id, session_id)
     if flow.embedded and flow.return_url:
         # The loader hands the reference back to the widget, which opens on the summary.
         return redirect(_with_query(flow.return_url, mais_booking=token), 303)

@@ -42,6 +42,12 @@ class BookingStatus(enum.StrEnum):
     REFUNDED = "refunded"
 
 
+# The rows that hold a date: the predicate of the partial indexes on confirmed bookings, and of
+# the ON CONFLICT target that names the unique one (PostgreSQL infers an index from it only when
+# it is written as the index's own).
+CONFIRMED_PREDICATE = f"status = '{BookingStatus.CONFIRMED.value}'"
+
+
 class DateHold(TenantOwned, Timestamps, db.Model):
     """A couple's place in line while paying. Its id is the payment idempotency key."""
 
@@ -103,8 +109,8 @@ class Booking(TenantOwned, Timestamps, db.Model):
             "tenant_id",
             "on_date",
             unique=True,
-            postgresql_where=text("status = 'confirmed'"),
-            sqlite_where=text("status = 'confirmed'"),
+            postgresql_where=text(CONFIRMED_PREDICATE),
+            sqlite_where=text(CONFIRMED_PREDICATE),
         ),
         Index("ix_bookings_tenant_status_date", "tenant_id", "status", "on_date"),
         Index("ix_bookings_tenant_created", "tenant_id", "created_at"),
@@ -122,8 +128,8 @@ class Booking(TenantOwned, Timestamps, db.Model):
             "ix_bookings_confirmed_figures",
             "tenant_id",
             postgresql_include=["total_cents", "commission_cents"],
-            postgresql_where=text("status = 'confirmed'"),
-            sqlite_where=text("status = 'confirmed'"),
+            postgresql_where=text(CONFIRMED_PREDICATE),
+            sqlite_where=text(CONFIRMED_PREDICATE),
         ),
         Index(
             "ix_bookings_refund_owed",

@@ -49,9 +49,14 @@ class PaymentProvider:
         refund id. The same key always yields the same refund."""
         raise NotImplementedError
 
+    def create_connected_account(self, *, tenant: Tenant) -> None:
+        """Create the tenant's connected account at the provider and note its id on the tenant.
+        The account exists at the provider from now on: the caller commits at once."""
+        raise NotImplementedError
+
     def create_onboarding_link(self, *, tenant: Tenant, refresh_url: str, return_url: str) -> str:
-        """A link to the provider's onboarding for the tenant's connected account (created and
-        committed first when the tenant has none)."""
+        """A link to the provider's onboarding for the tenant's connected account (which
+        ``create_connected_account`` made)."""
         raise NotImplementedError
 
     def construct_event(self, payload: bytes, signature_header: str) -> Any:

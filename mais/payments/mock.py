@@ -56,11 +56,11 @@ class MockProvider(PaymentProvider):
         # Like Stripe's idempotency: one key, one refund.
         return "re_mock_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
 
+    def create_connected_account(self, *, tenant: Tenant) -> None:
+        tenant.stripe_account_id = f"acct_mock_{tenant.id}_{uuid.uuid4().hex[:8]}"
+        tenant.onboarding_state = OnboardingState.PENDING
+
     def create_onboarding_link(self, *, tenant: Tenant, refresh_url: str, return_url: str) -> str:
-        if not tenant.stripe_account_id:
-            tenant.stripe_account_id = f"acct_mock_{tenant.id}_{uuid.uuid4().hex[:8]}"
-            tenant.onboarding_state = OnboardingState.PENDING
-            db.session.commit()
         token = _serializer().dumps({"account": tenant.stripe_account_id, "return": return_url})
         return f"{current_app.config['MAIS_BASE_URL']}/checkout/mock/onboarding?s={token}"
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import stripe
 from flask import current_app
 
-from ..extensions import db
 from ..models import OnboardingState
 from ..models.base import utcnow
 from . import CheckoutSession, PaymentProvider, register
@@ -80,25 +79,23 @@ class StripeProvider(PaymentProvider):
         )
         return refund.id
 
-    def create_onboarding_link(self, *, tenant: Tenant, refresh_url: str, return_url: str) -> str:
-        client = _client()
-        if not tenant.stripe_account_id:
-            account = client.v1.accounts.create(
-                params={
-                    "type": "express",
-                    "metadata": {"tenant_id": str(tenant.id)},
-                    "capabilities": {
-                        "card_payments": {"requested": True},
-                        "transfers": {"requested": True},
-                    },
+    def create_connected_account(self, *, tenant: Tenant) -> None:
+        account = _client().v1.accounts.create(
+            params={
+                "type": "express",
+                "metadata": {"tenant_id": str(tenant.id)},
+                "capabilities": {
+                    "card_payments": {"requested": True},
+                    "transfers": {"requested": True},
                 },
-                options={"idempotency_key": f"express-account-{tenant.id}"},
-            )
-            tenant.stripe_account_id = account.id
-            tenant.onboarding_state = OnboardingState.PENDING
-            # Kept even if the caller fails later: the account exists at Stripe now.
-            db.session.commit()
-        link = client.v1.account_links.create(
+            },
+            options={"idempotency_key": f"express-account-{tenant.id}"},
+        )
+        tenant.stripe_account_id = account.id
+        tenant.onboarding_state = OnboardingState.PENDING
+
+    def create_onboarding_link(self, *, tenant: Tenant, refresh_url: str, return_url: str) -> str:
+        link = _client().v1.account_links.create(
             params={
                 "account": tenant.stripe_account_id,
                 "refresh_url": refresh_url,

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import update
 
-from mais import booking
+from mais import booking, unit_of_work
 from mais.booking import CoupleDetails
 from mais.extensions import db
 from mais.models import DateHold, OutboxMessage, OutboxStatus, Package, Tenant
@@ -36,13 +36,16 @@ def couple(n: int = 0) -> CoupleDetails:
 def hold_for(
     tenant: Tenant, package: Package, on_date: date, who: CoupleDetails = COUPLE, addons=()
 ) -> DateHold:
-    return booking.hold_date(
+    hold = booking.hold_date(
         tenant,
         package_slug=package.slug,
         addon_ids=[a.id for a in addons],
         on_date=on_date,
         couple=who,
     )
+    # As the Pay view does before it opens the checkout.
+    unit_of_work.commit_before_network_call(tenant, hold)
+    return hold
 
 
 def cancellation_context(reference: str) -> dict[str, Any]:

@@ -13,14 +13,12 @@ from .conftest import cancellation_context, future, hold_for
 
 def test_send_mail_command_relays_the_outbox(app, tenant, empty_outbox):
     context = cancellation_context("R9")
-    message = mail.enqueue_mail(
-        template="booking_cancelled",
-        to="cli@example.com",
-        dedup_key="cli-1",
-        context=context,
-        tenant_id=tenant.id,
+    mail.enqueue_mails(
+        [mail.Mail("booking_cancelled", "cli@example.com", "cli-1", context, tenant.id)]
     )
-    db.session.flush()
+    message = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.dedup_key == "cli-1")
+    ).one()
     result = app.test_cli_runner().invoke(args=["mais", "send-mail"])
     assert result.exit_code == 0 and "Sent 1 message(s)." in result.output
     assert db.session.get(OutboxMessage, message.id).status == OutboxStatus.SENT

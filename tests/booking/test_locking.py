@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import select, text, update
 
-from mais import booking, refunds
+from mais import booking, refunds, unit_of_work
 from mais.extensions import db
 from mais.locking import DateBusy, date_lock_key, lock_date
 from mais.models import Booking, BookingStatus, DateHold, HoldStatus, Tenant, WebhookEvent
@@ -76,6 +76,7 @@ def test_a_webhook_facing_a_stuck_holder_fails_fast_and_succeeds_when_redelivere
         hold = booking.hold_date(
             tenant, package_slug=slug, addon_ids=[], on_date=day, couple=couple(1)
         )
+        db.session.commit()
         payload, header = signed_event("checkout.session.completed", completed_session(hold))
     client = app.test_client()
     with psycopg.connect(database_url) as stuck:
@@ -126,6 +127,7 @@ def test_no_refund_is_asked_for_while_a_date_is_locked(app, committed_tenant, lo
         late = booking.hold_date(
             tenant, package_slug=slug, addon_ids=[], on_date=day, couple=couple(1)
         )
+        db.session.commit()
         db.session.execute(
             update(DateHold).where(DateHold.id == late.id).values(expires_at=late.created_at)
         )
@@ -133,6 +135,7 @@ def test_no_refund_is_asked_for_while_a_date_is_locked(app, committed_tenant, lo
         first = booking.hold_date(
             tenant, package_slug=slug, addon_ids=[], on_date=day, couple=couple(2)
         )
+        db.session.commit()
         booking_id = booking.confirm_paid_hold(
             tenant, first.id, checkout_session_id="cs_a", payment_intent_id="pi_a"
         )
@@ -145,6 +148,7 @@ def test_no_refund_is_asked_for_while_a_date_is_locked(app, committed_tenant, lo
     with app.app_context(), tenant_scope(tenant_id):
         tenant = db.session.get(Tenant, tenant_id)
         cancelled = booking.cancel_booking(tenant, booking_id, refund=True)
+        unit_of_work.commit()  # as the request does when it answers
         assert (cancelled.status, cancelled.is_refund_owed) == (BookingStatus.REFUNDED, False)
         assert cancelled.refund_id
         refunded = db.session.get(DateHold, late_id)
@@ -169,11 +173,13 @@ def test_a_refund_the_provider_did_not_answer_is_issued_by_the_sweep_once(
         hold = booking.hold_date(
             tenant, package_slug=slug, addon_ids=[], on_date=future(62), couple=couple(1)
         )
+        db.session.commit()
         booking_id = booking.confirm_paid_hold(
             tenant, hold.id, checkout_session_id="cs_b", payment_intent_id="pi_b"
         )
         db.session.commit()
         cancelled = booking.cancel_booking(tenant, booking_id, refund=True)
+        unit_of_work.commit()  # as the request does when it answers
         # The cancellation stands (the date is free); the refund is owed, not lost.
         assert (cancelled.status, cancelled.is_refund_owed) == (BookingStatus.REFUNDED, True)
 

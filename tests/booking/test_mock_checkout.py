@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from mais import booking, mail
+from mais import booking, mail, tenant_settings
 from mais.extensions import db
 from mais.models import DateHold, HoldStatus, OnboardingState, OutboxMessage, OutboxStatus
 from mais.payments import get_provider
@@ -89,6 +89,8 @@ def test_a_forged_mock_url_is_not_found(client, tenant, package):
 def test_mock_onboarding_completes_through_a_signed_event(client, tenant):
     tenant.stripe_account_id = None
     tenant.onboarding_state = OnboardingState.NOT_STARTED
+    assert tenant_settings.open_payouts_account(tenant)
+    db.session.commit()  # as the portal's view does before it asks for the link
     link = get_provider().create_onboarding_link(
         tenant=tenant,
         refresh_url="http://localhost/portal/x",

@@ -56,6 +56,7 @@ def _hold(tenant_id: int, slug: str, days: int, n: int = 0) -> str:
         hold = booking.hold_date(
             tenant, package_slug=slug, addon_ids=[], on_date=future(days), couple=couple(n)
         )
+        db.session.commit()  # as the Pay view does before it opens the checkout
         return hold.id
 
 

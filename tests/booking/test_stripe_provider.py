@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 import pytest
 from sqlalchemy import select
 
-from mais import booking
+from mais import booking, tenant_settings
 from mais.extensions import db
 from mais.models import DateHold, HoldStatus, OnboardingState
 from mais.models.base import utcnow
@@ -114,6 +114,7 @@ def test_onboarding_creates_an_express_account_then_a_link(tenant, fake_stripe):
     fake_stripe.expect_request("/v1/account_links", method="POST").respond_with_json(
         {"object": "account_link", "url": "https://connect.stripe.com/setup/e/acct_new/x"}
     )
+    assert tenant_settings.open_payouts_account(tenant)
     link = get_provider().create_onboarding_link(
         tenant=tenant, refresh_url="https://mais.example/r", return_url="https://mais.example/done"
     )
@@ -134,7 +135,7 @@ def test_onboarding_creates_an_express_account_then_a_link(tenant, fake_stripe):
         "type": "account_onboarding",
     }
 
-    get_provider().create_onboarding_link(tenant=tenant, refresh_url="r", return_url="d")
+    assert not tenant_settings.open_payouts_account(tenant)
     assert len(sent(fake_stripe, "/v1/accounts")) == 1, "an existing account is reused"
 
 
@@ -145,7 +146,7 @@ def test_leaving_the_checkout_expires_the_session_and_frees_the_date(tenant, pac
     fake_stripe.expect_request(
         "/v1/checkout/sessions/cs_test_left/expire", method="POST"
     ).respond_with_json({"id": "cs_test_left", "object": "checkout.session", "status": "expired"})
-    booking.abandon_checkout(tenant, hold.id)
+    booking.abandon_checkout(tenant, hold.id, booking.open_checkout_of(tenant, hold.id))
     assert len(sent(fake_stripe, "/v1/checkout/sessions/cs_test_left/expire")) == 1
     assert db.session.get(DateHold, hold.id).status == HoldStatus.RELEASED
     assert booking.day_statuses(tenant, future(16), future(16))[0].is_open
@@ -161,5 +162,5 @@ def test_a_checkout_paid_meanwhile_is_left_to_its_event(tenant, package, fake_st
         {"error": {"type": "invalid_request_error", "message": "Session is complete."}},
         status=400,
     )
-    booking.abandon_checkout(tenant, hold.id)
+    booking.abandon_checkout(tenant, hold.id, booking.open_checkout_of(tenant, hold.id))
     assert db.session.get(DateHold, hold.id).status == HoldStatus.ACTIVE

@@ -60,6 +60,7 @@ def test_database_restart_mid_run(restartable, signed):
             ).id
             for i in range(PAYMENTS)
         ]
+        db.session.commit()  # as the Pay view does before it opens the checkout
 
     def deliver_until_accepted(hold_id: str) -> list[int]:
         """Like Stripe: redeliver on any non-2xx answer, for a bounded time."""

@@ -27,7 +27,9 @@ def _paid_hold(drill_app, on_date: date) -> tuple[int, str]:
         hold = booking.hold_date(
             tenant, package_slug="courthouse", addon_ids=[], on_date=on_date, couple=couple
         )
-        return tenant.id, hold.id
+        ids = tenant.id, hold.id
+        db.session.commit()  # as the Pay view does before it opens the checkout
+        return ids
 
 
 def test_redelivered_event_and_its_expired_twin_take_effect_once(drill_app, app_processes, signed):

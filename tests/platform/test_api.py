@@ -268,3 +268,12 @@ def test_the_rate_limit_is_per_key_and_answers_json_429(
     assert limited.headers["Retry-After"]
     # Another key from the same address has a budget of its own.
     assert client.get("/v1/packages", headers=key_of(other)).status_code == 200
+
+
+def test_routing_errors_under_v1_answer_in_the_api_error_shape(client, app_ctx):
+    wrong_method = client.delete("/v1/packages")
+    assert wrong_method.status_code == 405
+    assert wrong_method.is_json and wrong_method.json["error"]
+    assert "GET" in wrong_method.headers["Allow"]
+    # Elsewhere a wrong method is still the plain page.
+    assert not client.delete("/portal/login").is_json

@@ -3,6 +3,7 @@ in-process backend alike."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -130,6 +131,21 @@ def test_a_catalog_write_invalidates_the_cached_catalog(cache_backend: str) -> N
     assert [p.slug for p in catalog.list_active_packages(tenant)] == ["one"]
     make_package(tenant, "Two", slug="two")
     assert [p.slug for p in catalog.list_active_packages(tenant)] == ["one", "two"]
+
+
+def test_a_write_is_invalidated_again_at_the_real_commit_whatever_its_savepoints_did(
+    cache_backend: str,
+) -> None:
+    tenant = make_tenant()
+    make_package(tenant, "One", slug="one")  # flushed: invalidated once already
+    flushed = tenant_cache.generation(tenant, CATALOG)
+    with contextlib.suppress(LookupError), db.session.begin_nested():
+        raise LookupError  # a savepoint rolled back keeps the write around it
+    with db.session.begin_nested():
+        pass  # a savepoint released commits nothing yet
+    assert tenant_cache.generation(tenant, CATALOG) == flushed
+    db.session.commit()
+    assert tenant_cache.generation(tenant, CATALOG) > flushed
 
 
 def test_renaming_a_slug_invalidates_the_old_and_the_new_key(cache_backend: str) -> None:

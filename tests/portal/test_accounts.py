@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from mais import accounts
+from mais.errors import DomainError
 from mais.extensions import db
 from mais.models import OutboxMessage, PasswordResetToken, Tenant, User
 from mais.models.base import utcnow
@@ -52,6 +54,27 @@ def test_signup_errors_appear_beside_their_field(client, app_ctx):
     )
     assert response.status_code == 400
     assert 'id="f-slug-error"' in response.get_data(as_text=True)
+
+
+def test_an_address_that_is_not_one_is_refused_everywhere_with_one_message(client, app_ctx):
+    message = "Enter an email address such as name@example.com."
+    signup = client.post(
+        "/portal/signup",
+        data={
+            "name": "Fern",
+            "slug": "fern",
+            "email": "owner@fern",
+            "password": "a long enough password",
+        },
+    )
+    assert signup.status_code == 400
+    assert 'id="f-email-error"' in signup.get_data(as_text=True)
+    assert message in signup.get_data(as_text=True)
+    assert db.session.scalar(select(Tenant).where(Tenant.slug == "fern")) is None
+    forgot = client.post("/portal/forgot", data={"email": "owner@fern"})
+    assert message in forgot.get_data(as_text=True)
+    with pytest.raises(DomainError, match=message):
+        create_platform_admin("admin@localhost", "a long enough password")
 
 
 def test_login_starts_a_new_session_and_logout_kills_old_cookies(client, tenant):
