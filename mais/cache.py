@@ -207,9 +207,9 @@ def invalidate(tenant: Tenant | int, namespace: str) -> int:
     return _increment(_generation_key(namespace, _tenant_id(tenant)))
 
 
-def invalidate_catalog(tenant: Tenant | int, *slugs: str) -> None:
-    """After any catalog write. ``slugs`` (old and new on a rename) name what changed; the
-    generation bump drops every catalog entry of the tenant, those slugs' included."""
+def invalidate_catalog(tenant: Tenant | int) -> None:
+    """After any catalog write: the generation bump drops every catalog entry of the tenant,
+    under old and new slugs alike, so a rename needs no list of what changed."""
     invalidate(tenant, CATALOG)
 
 

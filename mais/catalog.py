@@ -55,14 +55,13 @@ def _require_price(price_cents: int) -> int:
     return price_cents
 
 
-def _changed(
-    tenant: Tenant, action: str, obj: Any, user: User | None, *slugs: str, **details: Any
-) -> None:
-    """Every catalog write is audited and drops the tenant's cached catalog."""
+def _changed(tenant: Tenant, action: str, obj: Any, user: User | None, **details: Any) -> None:
+    """Every catalog write is audited and drops the tenant's cached catalog (every entry of
+    the tenant, under its old slugs and new alike)."""
     record_audit(tenant, action, action.split(".")[0], obj.id, user=user, details=details)
     # Flushed inside the scope, so that no later read autoflushes it outside.
     db.session.flush()
-    invalidate_catalog(tenant, *slugs)
+    invalidate_catalog(tenant)
 
 
 @tenant_operation
@@ -132,7 +131,7 @@ def create_package(
     package.addons = list(addons or [])
     db.session.add(package)
     db.session.flush()
-    _changed(tenant, "package.create", package, user, slug, title=title)
+    _changed(tenant, "package.create", package, user, title=title)
     return package
 
 
@@ -380,8 +379,6 @@ def update_package(
         "package.update",
         package,
         user,
-        old_slug,
-        new_slug,
         title=package.title,
         slug=new_slug,
         price_cents=package.price_cents,
@@ -409,7 +406,7 @@ def move_package(
 ) -> Package:
     package = _get(tenant, Package, package_id)
     _swap_with_neighbour(Package, package, direction)
-    _changed(tenant, "package.reorder", package, user, package.slug, direction=direction)
+    _changed(tenant, "package.reorder", package, user, direction=direction)
     return package
 
 
@@ -421,7 +418,7 @@ def set_package_active(
     package.is_active = is_active
     db.session.flush()
     action = "package.activate" if is_active else "package.deactivate"
-    _changed(tenant, action, package, user, package.slug)
+    _changed(tenant, action, package, user)
     return package
 
 
@@ -440,7 +437,7 @@ def delete_package(tenant: Tenant, package_id: int, *, user: User | None = None)
             field="package",
         )
     keys = [key for photo in package.photos for key in (photo.storage_key, photo.thumbnail_key)]
-    _changed(tenant, "package.delete", package, user, package.slug, title=package.title)
+    _changed(tenant, "package.delete", package, user, title=package.title)
     db.session.delete(package)
     db.session.flush()
     media.delete_media(*keys)
@@ -457,7 +454,7 @@ def set_package_addons(
         raise DomainError("Choose among your own add-ons.", field="addons")
     package.addons = sorted(addons, key=lambda a: (a.sort_order, a.id))
     db.session.flush()
-    _changed(tenant, "package.addons", package, user, package.slug, addon_ids=sorted(wanted))
+    _changed(tenant, "package.addons", package, user, addon_ids=sorted(wanted))
     return package
 
 
@@ -478,7 +475,7 @@ def add_package_photo(
     )
     db.session.add(photo)
     db.session.flush()
-    _changed(tenant, "photo.create", photo, user, package.slug, package_id=package.id)
+    _changed(tenant, "photo.create", photo, user, package_id=package.id)
     return photo
 
 
@@ -487,7 +484,7 @@ def delete_package_photo(tenant: Tenant, photo_id: int, *, user: User | None = N
     """Remove a photo and its files; returns the id of the package it belonged to."""
     photo = _get(tenant, PackagePhoto, photo_id)
     keys = (photo.storage_key, photo.thumbnail_key)
-    _changed(tenant, "photo.delete", photo, user, photo.package.slug, package_id=photo.package_id)
+    _changed(tenant, "photo.delete", photo, user, package_id=photo.package_id)
     db.session.delete(photo)
     db.session.flush()
     media.delete_media(*keys)
